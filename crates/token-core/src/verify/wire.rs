@@ -1,0 +1,151 @@
+//! Claims as they arrive, before the verifier has judged them.
+//!
+//! Dates, `aud`, `scope` and `ver` are read leniently into [`WireValue`] so that a
+//! wrong type (a string `exp`, a numeric `aud`) is reported as that claim being
+//! invalid rather than as an anonymous parse failure. Duplicate members are still
+//! refused by the parser.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// The registered claims and ours, as found in the payload.
+#[derive(Deserialize)]
+pub(crate) struct WireClaims {
+    #[serde(default)]
+    pub(crate) iss: Option<String>,
+    #[serde(default)]
+    pub(crate) sub: Option<String>,
+    #[serde(default)]
+    pub(crate) aud: Option<WireValue>,
+    #[serde(default)]
+    pub(crate) exp: Option<WireValue>,
+    #[serde(default)]
+    pub(crate) nbf: Option<WireValue>,
+    #[serde(default)]
+    pub(crate) iat: Option<WireValue>,
+    #[serde(default)]
+    pub(crate) jti: Option<String>,
+    #[serde(default)]
+    pub(crate) scope: Option<WireValue>,
+    #[serde(default)]
+    pub(crate) ver: Option<WireValue>,
+    #[serde(default)]
+    pub(crate) sid: Option<String>,
+    #[serde(default)]
+    pub(crate) client_id: Option<String>,
+}
+
+/// A claim value in the shapes claims may take; anything else is `Other`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum WireValue {
+    Int(i64),
+    Str(String),
+    Strs(Vec<String>),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for WireValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = WireValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a claim value")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<WireValue, E> {
+        Ok(WireValue::Int(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<WireValue, E> {
+        Ok(i64::try_from(v).map_or(WireValue::Other, WireValue::Int))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<WireValue, E> {
+        Ok(WireValue::Other)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<WireValue, E> {
+        Ok(WireValue::Other)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<WireValue, E> {
+        Ok(WireValue::Other)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<WireValue, E> {
+        Ok(WireValue::Str(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<WireValue, E> {
+        Ok(WireValue::Str(v))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<WireValue, A::Error> {
+        let mut all = Vec::new();
+        let mut only_strings = true;
+        while let Some(item) = seq.next_element::<WireValue>()? {
+            match item {
+                WireValue::Str(s) if only_strings => all.push(s),
+                _ => only_strings = false,
+            }
+        }
+        Ok(if only_strings {
+            WireValue::Strs(all)
+        } else {
+            WireValue::Other
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WireValue, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(WireValue::Other)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(json: &str) -> WireValue {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn shapes() {
+        assert_eq!(value("12"), WireValue::Int(12));
+        assert_eq!(value("-3"), WireValue::Int(-3));
+        assert_eq!(value("\"a\""), WireValue::Str("a".into()));
+        assert_eq!(
+            value("[\"a\",\"b\"]"),
+            WireValue::Strs(vec!["a".into(), "b".into()])
+        );
+        for other in [
+            "1.5",
+            "1e3",
+            "true",
+            "null",
+            "{\"a\":[1]}",
+            "[1]",
+            "[\"a\",2]",
+            "18446744073709551616",
+            "9223372036854775808",
+        ] {
+            assert_eq!(value(other), WireValue::Other, "{other}");
+        }
+    }
+
+    #[test]
+    fn duplicate_claims_are_refused() {
+        assert!(serde_json::from_str::<WireClaims>(r#"{"exp":1,"exp":2}"#).is_err());
+        assert!(serde_json::from_str::<WireClaims>(r#"{"sub":"a","sub":"b"}"#).is_err());
+    }
+}

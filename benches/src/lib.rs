@@ -1,0 +1,2 @@
+//! Shared helpers for the criterion benches in `benches/`.
+#![allow(missing_docs)]

@@ -1,0 +1,303 @@
+//! The verified-token cache: an ECDSA, RSA or EdDSA verification costs tens of
+//! microseconds, a lookup well under one. Only the byte-identical token can hit (the
+//! whole token is the key), only tokens that verified are ever stored (garbage from
+//! an attacker cannot grow it), and every hit re-checks `exp`, `nbf` and maximum
+//! age against the clock and that the key ring has not changed since. Epochs and
+//! revocation are checked after the cache, on hits as on misses.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use dashmap::DashMap;
+use token_core::{Claims, KeyRing, KeySource, Verifier, VerifyError};
+
+/// Bounds of the verified-token cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenCacheConfig {
+    /// Most tokens held at once.
+    pub max_entries: usize,
+    /// Most bytes held at once, as estimated from token sizes (twice the token,
+    /// which bounds its decoded claims, plus the entry itself).
+    pub max_bytes: usize,
+}
+
+impl Default for TokenCacheConfig {
+    /// 10 000 tokens and 16 MiB.
+    fn default() -> Self {
+        TokenCacheConfig {
+            max_entries: 10_000,
+            max_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// What a lookup found.
+pub(crate) enum Lookup<E> {
+    /// Not cached (or no longer valid for the current key ring): verify it.
+    Miss,
+    /// Cached: the claims, or why their times no longer pass.
+    Hit(Result<Claims<E>, VerifyError>),
+}
+
+struct Entry<E> {
+    claims: Claims<E>,
+    /// Which verifier of the layer accepted it.
+    slot: usize,
+    /// The shared ring it verified under; a swapped ring invalidates the entry, so
+    /// a removed key stops its tokens at once. `None` for fixed rings.
+    ring: Option<Arc<KeyRing>>,
+    size: usize,
+}
+
+pub(crate) struct TokenCache<E> {
+    map: DashMap<Box<str>, Entry<E>>,
+    bytes: AtomicUsize,
+    evicting: AtomicBool,
+    config: TokenCacheConfig,
+}
+
+impl<E> TokenCache<E> {
+    pub(crate) fn new(config: TokenCacheConfig) -> Self {
+        TokenCache {
+            map: DashMap::new(),
+            bytes: AtomicUsize::new(0),
+            evicting: AtomicBool::new(false),
+            config,
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+impl<E> TokenCache<E>
+where
+    E: Clone + serde::de::DeserializeOwned + 'static,
+{
+    /// Looks `token` up; `verifiers` are the layer's, by slot.
+    pub(crate) fn get(&self, token: &str, verifiers: &[Verifier<E>]) -> Lookup<E> {
+        let outcome = {
+            let Some(entry) = self.map.get(token) else {
+                return Lookup::Miss;
+            };
+            match verifiers.get(entry.slot) {
+                Some(verifier) if same_ring(verifier.keys(), entry.ring.as_ref()) => {
+                    match verifier.check_times(&entry.claims) {
+                        Ok(()) => return Lookup::Hit(Ok(entry.claims.clone())),
+                        Err(e) => Lookup::Hit(Err(e)),
+                    }
+                }
+                _ => Lookup::Miss,
+            }
+            // The shard's read guard drops here, before the removal below locks it.
+        };
+        self.remove(token);
+        outcome
+    }
+
+    /// Stores the claims of a token that just verified with `verifiers[slot]`,
+    /// under `ring`, the shared ring as it was before verification began.
+    pub(crate) fn insert(
+        &self,
+        token: &str,
+        slot: usize,
+        ring: Option<Arc<KeyRing>>,
+        claims: &Claims<E>,
+        now: i64,
+    ) {
+        let size = 2 * token.len() + size_of::<Entry<E>>() + 64;
+        if size > self.config.max_bytes || self.config.max_entries == 0 {
+            return;
+        }
+        if self.map.len() >= self.config.max_entries
+            || self.bytes.load(Ordering::Relaxed) + size > self.config.max_bytes
+        {
+            if !self.make_room(now, size) {
+                return;
+            }
+        }
+        let entry = Entry {
+            claims: claims.clone(),
+            slot,
+            ring,
+            size,
+        };
+        self.bytes.fetch_add(size, Ordering::Relaxed);
+        if let Some(old) = self.map.insert(token.into(), entry) {
+            self.bytes.fetch_sub(old.size, Ordering::Relaxed);
+        }
+    }
+
+    fn remove(&self, token: &str) {
+        if let Some((_, old)) = self.map.remove(token) {
+            self.bytes.fetch_sub(old.size, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops expired tokens, then a quarter of the rest if still full. One caller
+    /// evicts at a time; the others skip caching meanwhile. True when there is room.
+    fn make_room(&self, now: i64, size: usize) -> bool {
+        if self.evicting.swap(true, Ordering::Acquire) {
+            return false;
+        }
+        let mut freed = 0;
+        self.map.retain(|_, entry| {
+            let keep = entry.claims.exp > now;
+            if !keep {
+                freed += entry.size;
+            }
+            keep
+        });
+        let target = self.config.max_entries - self.config.max_entries / 4;
+        if self.map.len() > target {
+            // No order to go by that an attacker could steer: any quarter will do.
+            let mut to_drop = self.map.len() - target;
+            self.map.retain(|_, entry| {
+                if to_drop == 0 {
+                    return true;
+                }
+                to_drop -= 1;
+                freed += entry.size;
+                false
+            });
+        }
+        self.bytes.fetch_sub(freed, Ordering::Relaxed);
+        // Byte pressure without entry pressure (huge tokens): start over.
+        if self.bytes.load(Ordering::Relaxed) + size > self.config.max_bytes {
+            self.map.clear();
+        }
+        // Re-count rather than trust the running sum, which concurrent inserts
+        // during eviction may have skewed.
+        let held = self.map.iter().map(|entry| entry.size).sum();
+        self.bytes.store(held, Ordering::Relaxed);
+        self.evicting.store(false, Ordering::Release);
+        self.map.len() < self.config.max_entries
+    }
+}
+
+/// The shared ring a verifier reads now, to pin in an entry.
+pub(crate) fn ring_snapshot(keys: &KeySource) -> Option<Arc<KeyRing>> {
+    match keys {
+        KeySource::Static(_) => None,
+        KeySource::Shared(shared) => Some(shared.snapshot()),
+    }
+}
+
+fn same_ring(keys: &KeySource, pinned: Option<&Arc<KeyRing>>) -> bool {
+    match (keys, pinned) {
+        (KeySource::Static(_), None) => true,
+        (KeySource::Shared(shared), Some(pinned)) => {
+            std::ptr::eq(&*shared.load() as *const KeyRing, Arc::as_ptr(pinned))
+        }
+        _ => false,
+    }
+}
+
+/// True when every key `keys` trusts is asymmetric: only then is caching worth it
+/// (an HMAC check costs about what a lookup does).
+pub(crate) fn worth_caching(keys: &KeySource) -> bool {
+    keys.with_ring(|ring| !ring.is_empty() && ring.iter().all(|k| !k.is_symmetric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use token_core::{Algorithm, ManualClock, Minter, SharedKeyRing, SigningKey};
+
+    use super::*;
+
+    fn setup() -> (Minter, Verifier, ManualClock, SharedKeyRing) {
+        let clock = ManualClock::new(1_700_000_000);
+        let key = SigningKey::generate(Algorithm::ES256)
+            .unwrap()
+            .into_signing_key();
+        let shared = SharedKeyRing::new(KeyRing::with_signing_key(key));
+        let minter = Minter::builder(shared.clone())
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let verifier = Verifier::builder(shared.clone())
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        (minter, verifier, clock, shared)
+    }
+
+    #[test]
+    fn only_the_same_token_hits_and_times_are_rechecked() {
+        let (minter, verifier, clock, shared) = setup();
+        let cache = TokenCache::new(TokenCacheConfig::default());
+        let token = minter.mint(Claims::for_subject("a")).unwrap().token;
+        let claims = verifier.verify(&token).unwrap();
+        cache.insert(
+            &token,
+            0,
+            Some(shared.snapshot()),
+            &claims,
+            clock.now_secs(),
+        );
+        let verifiers = [verifier];
+        assert!(matches!(cache.get(&token, &verifiers), Lookup::Hit(Ok(_))));
+        let mut other = token.clone();
+        other.push('A');
+        assert!(matches!(cache.get(&other, &verifiers), Lookup::Miss));
+        clock.advance(Duration::from_secs(900));
+        assert!(matches!(
+            cache.get(&token, &verifiers),
+            Lookup::Hit(Err(VerifyError::Expired))
+        ));
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn a_changed_ring_invalidates_entries() {
+        let (minter, verifier, clock, shared) = setup();
+        let cache = TokenCache::new(TokenCacheConfig::default());
+        let token = minter.mint(Claims::for_subject("a")).unwrap().token;
+        let claims = verifier.verify(&token).unwrap();
+        cache.insert(
+            &token,
+            0,
+            Some(shared.snapshot()),
+            &claims,
+            clock.now_secs(),
+        );
+        shared.store(KeyRing::new());
+        assert!(matches!(cache.get(&token, &[verifier]), Lookup::Miss));
+    }
+
+    #[test]
+    fn bounded_in_entries() {
+        let (minter, verifier, clock, shared) = setup();
+        let config = TokenCacheConfig {
+            max_entries: 8,
+            max_bytes: 1 << 20,
+        };
+        let cache = TokenCache::new(config);
+        for _ in 0..50 {
+            let token = minter.mint(Claims::for_subject("a")).unwrap().token;
+            let claims = verifier.verify(&token).unwrap();
+            cache.insert(
+                &token,
+                0,
+                Some(shared.snapshot()),
+                &claims,
+                clock.now_secs(),
+            );
+            assert!(cache.len() <= 8);
+        }
+        assert!(cache.bytes.load(Ordering::Relaxed) <= 1 << 20);
+    }
+
+    trait NowSecs {
+        fn now_secs(&self) -> i64;
+    }
+    impl NowSecs for ManualClock {
+        fn now_secs(&self) -> i64 {
+            token_core::Clock::now(self)
+        }
+    }
+}

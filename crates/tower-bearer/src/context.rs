@@ -15,9 +15,26 @@ pub struct Anonymous;
 /// this crate reads it.
 #[derive(Clone, Debug)]
 pub(crate) struct AuthContext {
-    /// The token's scopes; `None` for an anonymous request.
-    pub(crate) scopes: Option<Scopes>,
+    /// Reads the token's scopes from the claims in the extensions; `None` for an
+    /// anonymous request. A function (made for the layer's claims type) rather than
+    /// a copy of the scopes, so admitting a request allocates nothing for guards.
+    pub(crate) scopes: Option<ScopesOf>,
     pub(crate) answer: Answer,
+}
+
+/// Finds the scopes of the claims the layer put into the extensions.
+pub(crate) type ScopesOf = fn(&Extensions) -> Option<&Scopes>;
+
+/// The [`ScopesOf`] for claims of type `Claims<E>`.
+pub(crate) fn scopes_of<E: Send + Sync + 'static>(extensions: &Extensions) -> Option<&Scopes> {
+    extensions.get::<Claims<E>>().map(|claims| &claims.scope)
+}
+
+impl AuthContext {
+    /// The granted scopes: `None` when the request is anonymous.
+    pub(crate) fn granted<'e>(&self, extensions: &'e Extensions) -> Option<&'e Scopes> {
+        self.scopes.and_then(|scopes_of| scopes_of(extensions))
+    }
 }
 
 /// The answer of the layer in front, or the default one when a guard is used

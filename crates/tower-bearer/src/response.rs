@@ -81,8 +81,13 @@ impl Failure<'_> {
 /// by the layer and every scope guard behind it, so all answers look alike.
 #[derive(Clone)]
 pub(crate) struct Answer {
+    // One reference count to bump per admitted request, not two.
+    inner: Arc<AnswerInner>,
+}
+
+struct AnswerInner {
     /// `Bearer realm="..."`, escaped once at build time.
-    challenge: Arc<str>,
+    challenge: Box<str>,
     responder: Option<Arc<dyn Responder>>,
 }
 
@@ -95,8 +100,8 @@ impl Default for Answer {
 impl fmt::Debug for Answer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Answer")
-            .field("challenge", &self.challenge)
-            .field("custom_responder", &self.responder.is_some())
+            .field("challenge", &self.inner.challenge)
+            .field("custom_responder", &self.inner.responder.is_some())
             .finish()
     }
 }
@@ -107,8 +112,10 @@ impl Answer {
         push_quoted(&mut challenge, realm, usize::MAX);
         challenge.push('"');
         Answer {
-            challenge: challenge.into(),
-            responder,
+            inner: Arc::new(AnswerInner {
+                challenge: challenge.into(),
+                responder,
+            }),
         }
     }
 
@@ -120,7 +127,7 @@ impl Answer {
         } else {
             self.http_answer(error)
         };
-        match &self.responder {
+        match &self.inner.responder {
             Some(responder) => responder.respond(&Failure { error, grpc }, answer),
             None => answer,
         }
@@ -154,11 +161,11 @@ impl Answer {
     /// The `WWW-Authenticate` value, for the refusals that are bearer challenges.
     fn challenge(&self, error: &AuthError, description: &str) -> Option<String> {
         if matches!(error, AuthError::MissingCredentials) {
-            return Some(self.challenge.to_string());
+            return Some(self.inner.challenge.to_string());
         }
         let code = error.bearer_error()?;
-        let mut value = String::with_capacity(self.challenge.len() + 64);
-        value.push_str(&self.challenge);
+        let mut value = String::with_capacity(self.inner.challenge.len() + 64);
+        value.push_str(&self.inner.challenge);
         value.push_str(", error=\"");
         value.push_str(code);
         value.push_str("\", error_description=\"");

@@ -131,17 +131,16 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let refusal = match request.extensions().get::<AuthContext>() {
-            Some(AuthContext {
-                scopes: Some(granted),
-                ..
-            }) if self.requirement.is_met_by(granted) => None,
-            Some(AuthContext {
-                scopes: Some(_), ..
-            }) => Some(AuthError::InsufficientScope(ScopeRequirement::clone(
+        let extensions = request.extensions();
+        let granted = extensions
+            .get::<AuthContext>()
+            .and_then(|context| context.granted(extensions));
+        let refusal = match granted {
+            Some(granted) if self.requirement.is_met_by(granted) => None,
+            Some(_) => Some(AuthError::InsufficientScope(ScopeRequirement::clone(
                 &self.requirement,
             ))),
-            _ => Some(AuthError::MissingCredentials),
+            None => Some(AuthError::MissingCredentials),
         };
         match refusal {
             None => ScopeFuture {

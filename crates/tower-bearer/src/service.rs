@@ -15,7 +15,7 @@ use tracing::{Span, field};
 
 use crate::body::ResponseBody;
 use crate::cache::{self, Lookup};
-use crate::context::{Anonymous, AuthContext};
+use crate::context::{Anonymous, AuthContext, scopes_of};
 use crate::epoch::Status;
 use crate::error::AuthError;
 use crate::extract;
@@ -255,7 +255,7 @@ pub(crate) fn admit<B, E>(
 {
     let extensions = request.extensions_mut();
     extensions.insert(AuthContext {
-        scopes: Some(claims.scope.clone()),
+        scopes: Some(scopes_of::<E>),
         answer: answer.clone(),
     });
     extensions.insert(claims);

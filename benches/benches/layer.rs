@@ -1,0 +1,318 @@
+//! What tower-bearer costs, measured against its own floor in the same run.
+//!
+//! 1. In process (criterion): a tower service called directly, bare and behind the
+//!    layer, with HS256 and ES256 tokens (ES256 cold, with the verified-token cache
+//!    off, and cached), next to `Verifier::verify` alone for each algorithm. The
+//!    layer's own overhead is `layer - bare - verify`.
+//! 2. Over loopback: requests per second of a hyper 1 hello-world, bare and behind
+//!    the layer, driven by the bounded load generator below (N keep-alive HTTP/1.1
+//!    connections for a fixed time; rounds interleaved so drift hits all alike).
+//!
+//! `cargo bench -p bearer-benches --bench layer`; `LOOPBACK_SECS` (default 3) and
+//! `LOOPBACK_CONNS` (default 32) size the loopback part, `LOOPBACK_SECS=0` skips it.
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::Criterion;
+use http::{HeaderValue, Request, Response, header};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use token_core::{Algorithm, Claims, KeyRing, Minter, SigningKey, Verifier};
+use tower_bearer::BearerAuthLayer;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// The inner service: says hello, whatever the request body.
+#[derive(Clone, Copy, Debug)]
+struct Hello;
+
+impl<B> Service<Request<B>> for Hello {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _request: Request<B>) -> Self::Future {
+        ready(Ok(Response::new(Full::new(Bytes::from_static(b"hello")))))
+    }
+}
+
+struct Setup {
+    verifier: Verifier,
+    token: String,
+}
+
+fn setup(alg: Algorithm) -> Setup {
+    let key = match alg {
+        Algorithm::HS256 => SigningKey::from_hmac_secret(alg, &[7; 32]).unwrap(),
+        _ => SigningKey::generate(alg).unwrap().into_signing_key(),
+    };
+    let ring = KeyRing::with_signing_key(key);
+    let minter = Minter::builder(ring.clone())
+        .issuer("https://auth.bench")
+        .audience("api")
+        .ttl(Duration::from_secs(24 * 3600))
+        .build()
+        .unwrap();
+    let verifier = Verifier::builder(ring)
+        .issuer("https://auth.bench")
+        .audience("api")
+        .build()
+        .unwrap();
+    let claims = Claims::for_subject("user-42").with_scope("me:read reports:read".parse().unwrap());
+    let token = minter.mint(claims).unwrap().token;
+    Setup { verifier, token }
+}
+
+/// Calls `service` once, expecting the synchronous path (ready on first poll).
+fn call_once<S>(service: &mut S, request: Request<()>) -> S::Response
+where
+    S: Service<Request<()>>,
+    S::Error: std::fmt::Debug,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut future = pin!(service.call(request));
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(result) => result.unwrap(),
+        Poll::Pending => panic!("the benchmarked path must not wait"),
+    }
+}
+
+fn request(authorization: &HeaderValue) -> Request<()> {
+    let mut request = Request::new(());
+    request
+        .headers_mut()
+        .insert(header::AUTHORIZATION, authorization.clone());
+    request
+}
+
+fn bearer(token: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("Bearer {token}")).unwrap()
+}
+
+fn in_process(c: &mut Criterion) {
+    let hs = setup(Algorithm::HS256);
+    let es = setup(Algorithm::ES256);
+    let hs_header = bearer(&hs.token);
+    let es_header = bearer(&es.token);
+
+    let mut group = c.benchmark_group("layer/in_process");
+    group.bench_function("bare_service", |b| {
+        let mut service = Hello;
+        b.iter(|| black_box(call_once(&mut service, request(&hs_header))));
+    });
+    group.bench_function("verify_only/HS256", |b| {
+        b.iter(|| black_box(hs.verifier.verify(black_box(&hs.token)).unwrap()));
+    });
+    group.bench_function("layered/HS256", |b| {
+        let mut service = BearerAuthLayer::new(hs.verifier.clone()).layer(Hello);
+        b.iter(|| {
+            let response = call_once(&mut service, request(&hs_header));
+            assert!(response.status().is_success());
+            black_box(response)
+        });
+    });
+    group.bench_function("verify_only/ES256", |b| {
+        b.iter(|| black_box(es.verifier.verify(black_box(&es.token)).unwrap()));
+    });
+    group.bench_function("layered/ES256_cold", |b| {
+        let layer = BearerAuthLayer::builder(es.verifier.clone())
+            .no_token_cache()
+            .build();
+        let mut service = layer.layer(Hello);
+        b.iter(|| {
+            let response = call_once(&mut service, request(&es_header));
+            assert!(response.status().is_success());
+            black_box(response)
+        });
+    });
+    group.bench_function("layered/ES256_cached", |b| {
+        let mut service = BearerAuthLayer::new(es.verifier.clone()).layer(Hello);
+        b.iter(|| {
+            let response = call_once(&mut service, request(&es_header));
+            assert!(response.status().is_success());
+            black_box(response)
+        });
+    });
+    group.finish();
+}
+
+/// Serves `service` over HTTP/1.1 on a loopback port from a one-thread runtime of
+/// its own, until `stop` is set.
+fn spawn_server<S, B>(service: S, stop: Arc<AtomicBool>) -> (SocketAddr, std::thread::JoinHandle<()>)
+where
+    S: Service<Request<hyper::body::Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                let accepted =
+                    tokio::time::timeout(Duration::from_millis(50), listener.accept()).await;
+                let Ok(Ok((stream, _))) = accepted else {
+                    continue;
+                };
+                stream.set_nodelay(true).unwrap();
+                let service = TowerToHyperService::new(service.clone());
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+    });
+    (addr, handle)
+}
+
+/// The load generator: `conns` keep-alive connections, each sending requests one
+/// after another for `duration`, from a one-thread runtime. Returns requests per
+/// second; every answer must be 200.
+fn drive(addr: SocketAddr, authorization: Option<HeaderValue>, conns: usize, duration: Duration) -> f64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let start = Instant::now();
+        let deadline = start + duration;
+        let mut tasks = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let authorization = authorization.clone();
+            tasks.push(tokio::spawn(async move {
+                let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                let (mut sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .unwrap();
+                tokio::spawn(connection);
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    let mut request = Request::get("/").header(header::HOST, "bench");
+                    if let Some(value) = &authorization {
+                        request = request.header(header::AUTHORIZATION, value.clone());
+                    }
+                    let request = request.body(Empty::<Bytes>::new()).unwrap();
+                    sender.ready().await.unwrap();
+                    let response = sender.send_request(request).await.unwrap();
+                    assert_eq!(response.status(), 200);
+                    response.into_body().collect().await.unwrap();
+                    done += 1;
+                }
+                done
+            }));
+        }
+        let mut total = 0u64;
+        for task in tasks {
+            total += task.await.unwrap();
+        }
+        total as f64 / start.elapsed().as_secs_f64()
+    })
+}
+
+fn measure<S, B>(service: S, authorization: Option<HeaderValue>, conns: usize, secs: u64) -> f64
+where
+    S: Service<Request<hyper::body::Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let (addr, server) = spawn_server(service, Arc::clone(&stop));
+    drive(addr, authorization.clone(), conns, Duration::from_millis(500)); // warm-up
+    let rps = drive(addr, authorization, conns, Duration::from_secs(secs));
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+    rps
+}
+
+fn loopback(secs: u64, conns: usize) {
+    let hs = setup(Algorithm::HS256);
+    let es = setup(Algorithm::ES256);
+    let hs_layer = BearerAuthLayer::new(hs.verifier.clone());
+    let es_layer = BearerAuthLayer::new(es.verifier.clone());
+    let (mut bare, mut layered_hs, mut layered_es) = (Vec::new(), Vec::new(), Vec::new());
+    for _round in 0..3 {
+        bare.push(measure(Hello, None, conns, secs));
+        layered_hs.push(measure(hs_layer.layer(Hello), Some(bearer(&hs.token)), conns, secs));
+        layered_es.push(measure(es_layer.layer(Hello), Some(bearer(&es.token)), conns, secs));
+    }
+    let rounds = |v: &[f64]| {
+        v.iter()
+            .map(|rps| format!("{rps:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!();
+    println!("layer/loopback rounds: bare [{}]", rounds(&bare));
+    println!("layer/loopback rounds: HS256 [{}]", rounds(&layered_hs));
+    println!("layer/loopback rounds: ES256 cached [{}]", rounds(&layered_es));
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let bare = median(&mut bare);
+    let hs = median(&mut layered_hs);
+    let es = median(&mut layered_es);
+    println!();
+    println!("layer/loopback: hyper 1 hello-world, {conns} HTTP/1.1 keep-alive connections, {secs} s x 3 rounds (median)");
+    println!("  bare                     {bare:>10.0} req/s");
+    println!("  layered HS256            {hs:>10.0} req/s  ({:.1}% of bare)", 100.0 * hs / bare);
+    println!("  layered ES256 (cached)   {es:>10.0} req/s  ({:.1}% of bare)", 100.0 * es / bare);
+}
+
+fn main() {
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    in_process(&mut criterion);
+    criterion.final_summary();
+
+    // `cargo test --benches` runs each bench once as a smoke test: skip the load.
+    if std::env::args().any(|arg| arg == "--test" || arg == "--list") {
+        return;
+    }
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let secs = env("LOOPBACK_SECS", 3);
+    let conns = usize::try_from(env("LOOPBACK_CONNS", 32)).unwrap_or(32);
+    if secs > 0 {
+        loopback(secs, conns);
+    }
+}

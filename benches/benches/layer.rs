@@ -10,7 +10,12 @@
 //!
 //! `cargo bench -p bearer-benches --bench layer`; `LOOPBACK_SECS` (default 3) and
 //! `LOOPBACK_CONNS` (default 32) size the loopback part, `LOOPBACK_SECS=0` skips it.
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs
+)]
 
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
@@ -29,7 +34,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use token_core::{Algorithm, Claims, KeyRing, Minter, SigningKey, Verifier};
-use tower_bearer::BearerAuthLayer;
+use tower_bearer::{BearerAuthLayer, TokenCacheConfig};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -126,6 +131,17 @@ fn in_process(c: &mut Criterion) {
             black_box(response)
         });
     });
+    group.bench_function("layered/HS256_cached", |b| {
+        let layer = BearerAuthLayer::builder(hs.verifier.clone())
+            .token_cache(TokenCacheConfig::default().include_symmetric(true))
+            .build();
+        let mut service = layer.layer(Hello);
+        b.iter(|| {
+            let response = call_once(&mut service, request(&hs_header));
+            assert!(response.status().is_success());
+            black_box(response)
+        });
+    });
     group.bench_function("verify_only/ES256", |b| {
         b.iter(|| black_box(es.verifier.verify(black_box(&es.token)).unwrap()));
     });
@@ -153,7 +169,10 @@ fn in_process(c: &mut Criterion) {
 
 /// Serves `service` over HTTP/1.1 on a loopback port from a one-thread runtime of
 /// its own, until `stop` is set.
-fn spawn_server<S, B>(service: S, stop: Arc<AtomicBool>) -> (SocketAddr, std::thread::JoinHandle<()>)
+fn spawn_server<S, B>(
+    service: S,
+    stop: Arc<AtomicBool>,
+) -> (SocketAddr, std::thread::JoinHandle<u64>)
 where
     S: Service<Request<hyper::body::Incoming>, Response = Response<B>, Error = Infallible>
         + Clone
@@ -171,6 +190,7 @@ where
             .enable_all()
             .build()
             .unwrap();
+        let cpu_before = thread_cpu_ticks();
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             while !stop.load(Ordering::Relaxed) {
@@ -188,14 +208,124 @@ where
                 });
             }
         });
+        thread_cpu_ticks() - cpu_before
     });
     (addr, handle)
+}
+
+/// CPU time this thread has used, in clock ticks (user + system), from
+/// `/proc/thread-self/stat`; 0 where that file does not exist.
+fn thread_cpu_ticks() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else {
+        return 0;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 14th
+    // and 15th fields of the whole line, the 12th and 13th after it.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+/// Which load generator drives the loopback runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Client {
+    /// `wrk -t1`: C, so the client is never the bottleneck of a one-thread server.
+    Wrk,
+    /// The generator below: hyper's client on a one-thread runtime.
+    Builtin,
+}
+
+impl Client {
+    /// `LOOPBACK_CLIENT=wrk|builtin`; by default wrk when it is installed.
+    fn from_env() -> Client {
+        let wrk_installed = std::process::Command::new("wrk")
+            .arg("--version")
+            .output()
+            .is_ok();
+        match std::env::var("LOOPBACK_CLIENT").as_deref() {
+            Ok("builtin") => Client::Builtin,
+            Ok("wrk") => Client::Wrk,
+            _ if wrk_installed => Client::Wrk,
+            _ => Client::Builtin,
+        }
+    }
+
+    fn drive(
+        self,
+        addr: SocketAddr,
+        authorization: &HeaderValue,
+        conns: usize,
+        duration: Duration,
+    ) -> (u64, f64) {
+        match self {
+            Client::Builtin => drive(addr, Some(authorization.clone()), conns, duration),
+            Client::Wrk => drive_wrk(addr, authorization, conns, duration),
+        }
+    }
+}
+
+/// Runs `wrk` (one thread, `conns` connections, bounded by `duration`) and reads
+/// its request count and rate.
+fn drive_wrk(
+    addr: SocketAddr,
+    authorization: &HeaderValue,
+    conns: usize,
+    duration: Duration,
+) -> (u64, f64) {
+    let output = std::process::Command::new("wrk")
+        .arg("-t1")
+        .arg(format!("-c{conns}"))
+        .arg(format!("-d{}s", duration.as_secs().max(1)))
+        .arg("-H")
+        .arg(format!(
+            "Authorization: {}",
+            authorization.to_str().unwrap()
+        ))
+        .arg(format!("http://{addr}/"))
+        .output()
+        .expect("wrk runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !text.contains("Non-2xx"),
+        "every answer must be 200:\n{text}"
+    );
+    let requests = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("wrk reports a request count");
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("wrk reports a rate");
+    (requests, rps)
+}
+
+/// What one loopback run measured.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    rps: f64,
+    /// Server CPU time per request, in microseconds.
+    server_us: f64,
 }
 
 /// The load generator: `conns` keep-alive connections, each sending requests one
 /// after another for `duration`, from a one-thread runtime. Returns requests per
 /// second; every answer must be 200.
-fn drive(addr: SocketAddr, authorization: Option<HeaderValue>, conns: usize, duration: Duration) -> f64 {
+fn drive(
+    addr: SocketAddr,
+    authorization: Option<HeaderValue>,
+    conns: usize,
+    duration: Duration,
+) -> (u64, f64) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -234,11 +364,17 @@ fn drive(addr: SocketAddr, authorization: Option<HeaderValue>, conns: usize, dur
         for task in tasks {
             total += task.await.unwrap();
         }
-        total as f64 / start.elapsed().as_secs_f64()
+        (total, total as f64 / start.elapsed().as_secs_f64())
     })
 }
 
-fn measure<S, B>(service: S, authorization: Option<HeaderValue>, conns: usize, secs: u64) -> f64
+fn measure<S, B>(
+    client: Client,
+    service: S,
+    authorization: HeaderValue,
+    conns: usize,
+    secs: u64,
+) -> Run
 where
     S: Service<Request<hyper::body::Incoming>, Response = Response<B>, Error = Infallible>
         + Clone
@@ -250,46 +386,81 @@ where
 {
     let stop = Arc::new(AtomicBool::new(false));
     let (addr, server) = spawn_server(service, Arc::clone(&stop));
-    drive(addr, authorization.clone(), conns, Duration::from_millis(500)); // warm-up
-    let rps = drive(addr, authorization, conns, Duration::from_secs(secs));
+    let (warm, _) = client.drive(addr, &authorization, conns, Duration::from_secs(1));
+    let (measured, rps) = client.drive(addr, &authorization, conns, Duration::from_secs(secs));
     stop.store(true, Ordering::Relaxed);
-    server.join().unwrap();
-    rps
+    let ticks = server.join().unwrap();
+    // USER_HZ is 100 on Linux: a tick is 10 ms.
+    let server_us = ticks as f64 * 10_000.0 / (warm + measured) as f64;
+    Run { rps, server_us }
 }
 
+/// Loopback rounds per configuration; the median is reported.
+const ROUNDS: usize = 5;
+
 fn loopback(secs: u64, conns: usize) {
+    let client = Client::from_env();
     let hs = setup(Algorithm::HS256);
     let es = setup(Algorithm::ES256);
     let hs_layer = BearerAuthLayer::new(hs.verifier.clone());
+    let hs_cached_layer = BearerAuthLayer::builder(hs.verifier.clone())
+        .token_cache(TokenCacheConfig::default().include_symmetric(true))
+        .build();
     let es_layer = BearerAuthLayer::new(es.verifier.clone());
-    let (mut bare, mut layered_hs, mut layered_es) = (Vec::new(), Vec::new(), Vec::new());
-    for _round in 0..3 {
-        bare.push(measure(Hello, None, conns, secs));
-        layered_hs.push(measure(hs_layer.layer(Hello), Some(bearer(&hs.token)), conns, secs));
-        layered_es.push(measure(es_layer.layer(Hello), Some(bearer(&es.token)), conns, secs));
+    let (hs_header, es_header) = (bearer(&hs.token), bearer(&es.token));
+    let mut runs: [Vec<Run>; 4] = Default::default();
+    for _round in 0..ROUNDS {
+        // The bare server gets the same header: parsing it is not the layer's cost.
+        runs[0].push(measure(client, Hello, hs_header.clone(), conns, secs));
+        runs[1].push(measure(
+            client,
+            hs_layer.layer(Hello),
+            hs_header.clone(),
+            conns,
+            secs,
+        ));
+        runs[2].push(measure(
+            client,
+            es_layer.layer(Hello),
+            es_header.clone(),
+            conns,
+            secs,
+        ));
+        runs[3].push(measure(
+            client,
+            hs_cached_layer.layer(Hello),
+            hs_header.clone(),
+            conns,
+            secs,
+        ));
     }
-    let rounds = |v: &[f64]| {
-        v.iter()
-            .map(|rps| format!("{rps:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    println!();
-    println!("layer/loopback rounds: bare [{}]", rounds(&bare));
-    println!("layer/loopback rounds: HS256 [{}]", rounds(&layered_hs));
-    println!("layer/loopback rounds: ES256 cached [{}]", rounds(&layered_es));
-    let median = |v: &mut Vec<f64>| {
+    let median = |runs: &[Run], of: fn(&Run) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(of).collect();
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let bare = median(&mut bare);
-    let hs = median(&mut layered_hs);
-    let es = median(&mut layered_es);
     println!();
-    println!("layer/loopback: hyper 1 hello-world, {conns} HTTP/1.1 keep-alive connections, {secs} s x 3 rounds (median)");
-    println!("  bare                     {bare:>10.0} req/s");
-    println!("  layered HS256            {hs:>10.0} req/s  ({:.1}% of bare)", 100.0 * hs / bare);
-    println!("  layered ES256 (cached)   {es:>10.0} req/s  ({:.1}% of bare)", 100.0 * es / bare);
+    println!(
+        "layer/loopback: hyper 1 hello-world on one thread, load from {client:?}, {conns} HTTP/1.1 keep-alive connections, {secs} s x {ROUNDS} rounds, medians"
+    );
+    let bare_rps = median(&runs[0], |r| r.rps);
+    let bare_us = median(&runs[0], |r| r.server_us);
+    for (name, runs) in [
+        ("bare", &runs[0]),
+        ("layered HS256", &runs[1]),
+        ("layered ES256 (cached)", &runs[2]),
+        ("layered HS256 (cached)", &runs[3]),
+    ] {
+        let rps = median(runs, |r| r.rps);
+        let us = median(runs, |r| r.server_us);
+        let all: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.rps)).collect();
+        println!(
+            "  {name:<24} {rps:>8.0} req/s ({:>5.1}% of bare)  server CPU {us:>5.2} us/req (capacity {:>5.1}% of bare)  rounds [{}]",
+            100.0 * rps / bare_rps,
+            100.0 * bare_us / us,
+            all.join(", ")
+        );
+    }
 }
 
 fn main() {

@@ -13,33 +13,62 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use dashmap::DashMap;
 use token_core::{Claims, KeyRing, KeySource, Verifier, VerifyError};
 
-/// Bounds of the verified-token cache.
+/// Bounds of the verified-token cache, and which tokens it holds.
+///
+/// ```
+/// use tower_bearer::TokenCacheConfig;
+///
+/// let config = TokenCacheConfig::new(50_000, 64 << 20).include_symmetric(true);
+/// assert_eq!(config.max_entries(), 50_000);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokenCacheConfig {
-    /// Most tokens held at once.
-    pub max_entries: usize,
-    /// Most bytes held at once, as estimated from token sizes (twice the token,
-    /// which bounds its decoded claims, plus the entry itself).
-    pub max_bytes: usize,
+    max_entries: usize,
+    max_bytes: usize,
+    symmetric: bool,
 }
 
-impl Default for TokenCacheConfig {
-    /// 10 000 tokens and 16 MiB.
-    fn default() -> Self {
+impl TokenCacheConfig {
+    /// At most `max_entries` tokens and about `max_bytes` bytes (estimated as twice
+    /// each token, which bounds its decoded claims, plus the entry itself).
+    pub fn new(max_entries: usize, max_bytes: usize) -> Self {
         TokenCacheConfig {
-            max_entries: 10_000,
-            max_bytes: 16 * 1024 * 1024,
+            max_entries,
+            max_bytes,
+            symmetric: false,
         }
+    }
+
+    /// Also caches tokens of verifiers whose keys are HMAC secrets. Off by default:
+    /// an HMAC check costs about 1 us, a hit about half that, so it pays only on
+    /// very cheap handlers.
+    pub fn include_symmetric(mut self, on: bool) -> Self {
+        self.symmetric = on;
+        self
+    }
+
+    /// Most tokens held at once.
+    pub fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    /// Most bytes held at once, as estimated.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
     }
 }
 
-/// What a lookup found.
-pub(crate) enum Lookup<E> {
-    /// Not cached (or no longer valid for the current key ring): verify it.
-    Miss,
-    /// Cached: the claims, or why their times no longer pass.
-    Hit(Result<Claims<E>, VerifyError>),
+impl Default for TokenCacheConfig {
+    /// 10 000 tokens and 16 MiB, asymmetric keys only.
+    fn default() -> Self {
+        TokenCacheConfig::new(10_000, 16 * 1024 * 1024)
+    }
 }
+
+/// What a lookup found: `None` when the token is not cached (or no longer valid
+/// for the current key ring) and must be verified; otherwise the claims, or why
+/// their times no longer pass.
+pub(crate) type Lookup<E> = Option<Result<Claims<E>, VerifyError>>;
 
 struct Entry<E> {
     claims: Claims<E>,
@@ -81,17 +110,15 @@ where
     /// Looks `token` up; `verifiers` are the layer's, by slot.
     pub(crate) fn get(&self, token: &str, verifiers: &[Verifier<E>]) -> Lookup<E> {
         let outcome = {
-            let Some(entry) = self.map.get(token) else {
-                return Lookup::Miss;
-            };
+            let entry = self.map.get(token)?;
             match verifiers.get(entry.slot) {
                 Some(verifier) if same_ring(verifier.keys(), entry.ring.as_ref()) => {
                     match verifier.check_times(&entry.claims) {
-                        Ok(()) => return Lookup::Hit(Ok(entry.claims.clone())),
-                        Err(e) => Lookup::Hit(Err(e)),
+                        Ok(()) => return Some(Ok(entry.claims.clone())),
+                        Err(e) => Some(Err(e)),
                     }
                 }
-                _ => Lookup::Miss,
+                _ => None,
             }
             // The shard's read guard drops here, before the removal below locks it.
         };
@@ -113,12 +140,10 @@ where
         if size > self.config.max_bytes || self.config.max_entries == 0 {
             return;
         }
-        if self.map.len() >= self.config.max_entries
-            || self.bytes.load(Ordering::Relaxed) + size > self.config.max_bytes
-        {
-            if !self.make_room(now, size) {
-                return;
-            }
+        let full = self.map.len() >= self.config.max_entries
+            || self.bytes.load(Ordering::Relaxed) + size > self.config.max_bytes;
+        if full && !self.make_room(now, size) {
+            return;
         }
         let entry = Entry {
             claims: claims.clone(),
@@ -200,7 +225,8 @@ struct TailHasher(DefaultHasher);
 
 impl Hasher for TailHasher {
     fn write(&mut self, bytes: &[u8]) {
-        self.0.write(&bytes[bytes.len().saturating_sub(HASHED_TAIL)..]);
+        self.0
+            .write(&bytes[bytes.len().saturating_sub(HASHED_TAIL)..]);
         self.0.write_usize(bytes.len());
     }
 
@@ -227,10 +253,14 @@ fn same_ring(keys: &KeySource, pinned: Option<&Arc<KeyRing>>) -> bool {
     }
 }
 
-/// True when every key `keys` trusts is asymmetric: only then is caching worth it
-/// (an HMAC check costs about what a lookup does).
-pub(crate) fn worth_caching(keys: &KeySource) -> bool {
-    keys.with_ring(|ring| !ring.is_empty() && ring.iter().all(|k| !k.is_symmetric()))
+impl<E> TokenCache<E> {
+    /// True when tokens of a verifier trusting `keys` go into the cache: always
+    /// when configured to include HMAC keys, otherwise only when every key is
+    /// asymmetric (where a verification costs tens of microseconds).
+    pub(crate) fn holds(&self, keys: &KeySource) -> bool {
+        self.config.symmetric
+            || keys.with_ring(|ring| !ring.is_empty() && ring.iter().all(|k| !k.is_symmetric()))
+    }
 }
 
 #[cfg(test)]
@@ -272,14 +302,14 @@ mod tests {
             clock.now_secs(),
         );
         let verifiers = [verifier];
-        assert!(matches!(cache.get(&token, &verifiers), Lookup::Hit(Ok(_))));
+        assert!(matches!(cache.get(&token, &verifiers), Some(Ok(_))));
         let mut other = token.clone();
         other.push('A');
-        assert!(matches!(cache.get(&other, &verifiers), Lookup::Miss));
+        assert!(cache.get(&other, &verifiers).is_none());
         clock.advance(Duration::from_secs(900));
         assert!(matches!(
             cache.get(&token, &verifiers),
-            Lookup::Hit(Err(VerifyError::Expired))
+            Some(Err(VerifyError::Expired))
         ));
         assert_eq!(cache.len(), 0);
     }
@@ -298,16 +328,13 @@ mod tests {
             clock.now_secs(),
         );
         shared.store(KeyRing::new());
-        assert!(matches!(cache.get(&token, &[verifier]), Lookup::Miss));
+        assert!(cache.get(&token, &[verifier]).is_none());
     }
 
     #[test]
     fn bounded_in_entries() {
         let (minter, verifier, clock, shared) = setup();
-        let config = TokenCacheConfig {
-            max_entries: 8,
-            max_bytes: 1 << 20,
-        };
+        let config = TokenCacheConfig::new(8, 1 << 20);
         let cache = TokenCache::new(config);
         for _ in 0..50 {
             let token = minter.mint(Claims::for_subject("a")).unwrap().token;

@@ -49,7 +49,7 @@ impl TokenSource {
         TokenSource::Query
     }
 
-    fn from_cookie(&self) -> bool {
+    fn is_cookie(&self) -> bool {
         matches!(self, TokenSource::Cookie(_))
     }
 }
@@ -82,7 +82,7 @@ pub(crate) fn find<'r>(
             }
             found = Some(Found {
                 token,
-                from_cookie: source.from_cookie(),
+                from_cookie: source.is_cookie(),
             });
         }
     }

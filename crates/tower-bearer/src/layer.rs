@@ -203,7 +203,8 @@ where
     }
 
     /// Bounds of the verified-token cache (on by default, used only for verifiers
-    /// whose keys are all asymmetric).
+    /// whose keys are all asymmetric unless
+    /// [`include_symmetric`](TokenCacheConfig::include_symmetric) says otherwise).
     pub fn token_cache(mut self, config: TokenCacheConfig) -> Self {
         self.cache = Some(config);
         self

@@ -14,7 +14,7 @@ use tower_service::Service;
 use tracing::{Span, field};
 
 use crate::body::ResponseBody;
-use crate::cache::{self, Lookup};
+use crate::cache;
 use crate::context::{Anonymous, AuthContext, scopes_of};
 use crate::epoch::Status;
 use crate::error::AuthError;
@@ -173,9 +173,9 @@ where
         let verifiers = self.verifiers.all();
         if let Some(cache) = &self.cache {
             match cache.get(token, verifiers) {
-                Lookup::Hit(Ok(claims)) => return Verified::Claims(claims),
-                Lookup::Hit(Err(error)) => return Verified::Refused(error.into()),
-                Lookup::Miss => {}
+                Some(Ok(claims)) => return Verified::Claims(claims),
+                Some(Err(error)) => return Verified::Refused(error.into()),
+                None => {}
             }
         }
         let slot = match self.verifiers.select(token) {
@@ -188,7 +188,7 @@ where
         let cache = self
             .cache
             .as_ref()
-            .filter(|_| cache::worth_caching(verifier.keys()));
+            .filter(|cache| cache.holds(verifier.keys()));
         // Pinned before verifying, so a ring swapped meanwhile invalidates the entry.
         let ring = cache.and_then(|_| cache::ring_snapshot(verifier.keys()));
         match verifier.verify(token) {

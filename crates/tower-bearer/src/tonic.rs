@@ -3,15 +3,54 @@
 //! `tonic::Request` extensions, and [`RequireScopes`](crate::RequireScopes) wraps
 //! one gRPC service at a time (it keeps the service's name for the router).
 //!
-//! ```ignore
-//! Server::builder()
-//!     .layer(BearerAuthLayer::new(verifier))
-//!     .add_service(RequireScopes::all(["reports:read"]).layer(ReportsServer::new(svc)))
-//!     .serve(addr)
-//!     .await?;
+//! ```
+//! use std::convert::Infallible;
+//! use std::task::{Context, Poll};
 //!
-//! // in the handler:
-//! let claims = request.claims::<NoExtra>().ok_or_else(|| Status::unauthenticated(""))?;
+//! use token_core::{Algorithm, Claims, NoExtra, SigningKey, Verifier};
+//! use tonic::server::NamedService;
+//! use tonic::transport::Server;
+//! use tower_bearer::{BearerAuthLayer, RequestClaimsExt, RequireScopes};
+//! use tower_layer::Layer;
+//!
+//! // In a handler: the claims the layer verified.
+//! fn owner(request: &tonic::Request<()>) -> Result<String, tonic::Status> {
+//!     let claims = request
+//!         .claims::<NoExtra>()
+//!         .ok_or_else(|| tonic::Status::unauthenticated("no token"))?;
+//!     Ok(claims.sub.clone().unwrap_or_default())
+//! }
+//!
+//! // What tonic-build would generate for `service reports.Reports`, cut short.
+//! #[derive(Clone)]
+//! struct ReportsServer;
+//! impl NamedService for ReportsServer {
+//!     const NAME: &'static str = "reports.Reports";
+//! }
+//! impl tower_service::Service<http::Request<tonic::body::Body>> for ReportsServer {
+//!     type Response = http::Response<tonic::body::Body>;
+//!     type Error = Infallible;
+//!     type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+//!     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+//!         Poll::Ready(Ok(()))
+//!     }
+//!     fn call(&mut self, _: http::Request<tonic::body::Body>) -> Self::Future {
+//!         std::future::ready(Ok(tonic::Status::unimplemented("").into_http()))
+//!     }
+//! }
+//!
+//! let key = SigningKey::generate(Algorithm::ES256)?.into_signing_key();
+//! let verifier = Verifier::builder(key).audience("reports").build()?;
+//! let router = Server::builder()
+//!     .layer(BearerAuthLayer::new(verifier))
+//!     .add_service(RequireScopes::all(["reports:read"]).layer(ReportsServer));
+//! // router.serve(addr).await?;
+//! # let _ = router;
+//!
+//! let mut request = tonic::Request::new(());
+//! request.extensions_mut().insert(Claims::for_subject("alice"));
+//! assert_eq!(owner(&request)?, "alice");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use token_core::Claims;

@@ -2,6 +2,9 @@
 //! it: `Unauthenticated` without a token, `PermissionDenied` without the scope,
 //! the answer with both. The service is written by hand (prost derive, no protoc).
 
+// Test helpers outside #[test] functions may unwrap too.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::convert::Infallible;

@@ -2,6 +2,9 @@
 //! RFC 6750 section 3, the token sources, CSRF, optional mode, custom answers,
 //! epochs, revocation, the verified-token cache and issuer routing.
 
+// Test helpers outside #[test] functions may unwrap too.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::{HashMap, HashSet};
@@ -18,7 +21,7 @@ use token_core::{
 };
 use tower_bearer::{
     BearerAuthBuilder, BearerAuthLayer, CsrfPolicy, Failure, KeyRefresh, MultiIssuer,
-    RequireScopes, TokenSource, axum::Claims as Verified,
+    RequireScopes, TokenCacheConfig, TokenSource, axum::Claims as Verified,
 };
 
 use common::{AUDIENCE, Fixture, HttpClient, ISSUER, NOW, Reply};
@@ -571,6 +574,13 @@ async fn hmac_tokens_are_not_cached_and_garbage_never_is() {
     client.get_with_token("/me", &token).await;
     client.get_with_token("/me", &token).await;
     assert_eq!(fx.verifications(), 2, "HS256 is verified every time");
+
+    // Unless HMAC tokens are cached on request.
+    let config = TokenCacheConfig::default().include_symmetric(true);
+    let client = start(BearerAuthLayer::builder(fx.verifier.clone()).token_cache(config)).await;
+    client.get_with_token("/me", &token).await;
+    client.get_with_token("/me", &token).await;
+    assert_eq!(fx.verifications(), 3, "the second HS256 request was a hit");
 
     let es = Fixture::new(Algorithm::ES256);
     let client = start(BearerAuthLayer::builder(es.verifier.clone())).await;

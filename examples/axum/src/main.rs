@@ -29,7 +29,8 @@ async fn reports(Verified(claims): Verified) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let ring = KeyRing::with_signing_key(SigningKey::generate(Algorithm::EdDSA)?.into_signing_key());
+    let ring =
+        KeyRing::with_signing_key(SigningKey::generate(Algorithm::EdDSA)?.into_signing_key());
     let minter = Minter::builder(ring.clone())
         .issuer("https://auth.example")
         .audience("reports-api")
@@ -52,13 +53,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     let addr = listener.local_addr()?;
     let reader: Scopes = "me:read reports:read".parse()?;
-    let reader = minter.mint(Claims::for_subject("alice").with_scope(reader))?.token;
+    let reader = minter
+        .mint(Claims::for_subject("alice").with_scope(reader))?
+        .token;
     let viewer = minter
         .mint(Claims::for_subject("bob").with_scope("me:read".parse()?))?
         .token;
     println!("listening on http://{addr}");
     println!("  curl -i http://{addr}/me                      # 401, no error code");
-    println!("  curl -i -H 'Authorization: Bearer {viewer}' http://{addr}/reports   # 403 insufficient_scope");
+    println!(
+        "  curl -i -H 'Authorization: Bearer {viewer}' http://{addr}/reports   # 403 insufficient_scope"
+    );
     println!("  curl -i -H 'Authorization: Bearer {reader}' http://{addr}/reports   # 200");
     axum::serve(listener, app).await?;
     Ok(())

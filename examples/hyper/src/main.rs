@@ -33,7 +33,8 @@ async fn hello(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infa
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let ring = KeyRing::with_signing_key(SigningKey::generate(Algorithm::ES256)?.into_signing_key());
+    let ring =
+        KeyRing::with_signing_key(SigningKey::generate(Algorithm::ES256)?.into_signing_key());
     let minter = Minter::builder(ring.clone())
         .issuer("https://auth.example")
         .audience("hello-api")

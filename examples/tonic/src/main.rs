@@ -24,7 +24,8 @@ use reports::{GetReport, ReportsClient, ReportsServer};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let ring = KeyRing::with_signing_key(SigningKey::generate(Algorithm::ES256)?.into_signing_key());
+    let ring =
+        KeyRing::with_signing_key(SigningKey::generate(Algorithm::ES256)?.into_signing_key());
     let minter = Minter::builder(ring.clone())
         .issuer("https://auth.example")
         .audience("reports-grpc")

@@ -103,7 +103,11 @@ impl ReportsClient {
     }
 
     /// Calls `Get`, with `Authorization: Bearer <token>` when a token is given.
-    pub(crate) async fn get(&self, message: GetReport, token: Option<&str>) -> Result<Report, Status> {
+    pub(crate) async fn get(
+        &self,
+        message: GetReport,
+        token: Option<&str>,
+    ) -> Result<Report, Status> {
         let mut grpc = tonic::client::Grpc::new(self.channel.clone());
         grpc.ready()
             .await

@@ -1,5 +1,5 @@
 //! Shared fixtures: keys, a manual clock, a real TCP server and a real HTTP client.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

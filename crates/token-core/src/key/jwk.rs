@@ -11,7 +11,7 @@ use crate::algorithm::{Algorithm, KeyType};
 use crate::b64;
 
 use super::material::{Curve, PublicMaterial};
-use super::signing::{SigningKey, ecdsa_signing};
+use super::signing::{SigningKey, ecdsa_signing, rsa_rejected};
 use super::verifying::VerifyingKey;
 use super::{KeyError, check_kid, rng};
 
@@ -334,7 +334,10 @@ impl SigningKey {
                     dQ: &secret(&jwk.dq)?[..],
                     qInv: &secret(&jwk.qi)?[..],
                 };
-                SigningKey::rsa(alg, RsaKeyPair::from_components(&components)?)?
+                SigningKey::rsa(
+                    alg,
+                    RsaKeyPair::from_components(&components).map_err(rsa_rejected)?,
+                )?
             }
             KeyType::Ec => {
                 let PublicMaterial::Ec { point, .. } = jwk.public_material(alg)? else {

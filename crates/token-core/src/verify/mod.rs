@@ -287,10 +287,10 @@ where
             }
         }
         let aud = match wire.aud {
-            None => Audience::None,
-            Some(WireValue::Str(one)) => Audience::One(one),
-            Some(WireValue::Strs(many)) => Audience::Many(many),
-            Some(_) => return Err(VerifyError::InvalidClaim("aud")),
+            WireValue::Absent => Audience::None,
+            WireValue::Str(one) => Audience::One(one),
+            WireValue::Strs(many) => Audience::Many(many),
+            _ => return Err(VerifyError::InvalidClaim("aud")),
         };
         if !self.audiences.is_empty() {
             if aud.is_empty() {
@@ -301,18 +301,18 @@ where
             }
         }
         let scope = match wire.scope {
-            None => Scopes::empty(),
-            Some(WireValue::Str(text)) => {
+            WireValue::Absent => Scopes::empty(),
+            WireValue::Str(text) => {
                 Scopes::parse(&text).map_err(|_| VerifyError::InvalidClaim("scope"))?
             }
-            Some(_) => return Err(VerifyError::InvalidClaim("scope")),
+            _ => return Err(VerifyError::InvalidClaim("scope")),
         };
         let ver = match wire.ver {
-            None => None,
-            Some(WireValue::Int(v)) => {
+            WireValue::Absent => None,
+            WireValue::Int(v) => {
                 Some(u64::try_from(v).map_err(|_| VerifyError::InvalidClaim("ver"))?)
             }
-            Some(_) => return Err(VerifyError::InvalidClaim("ver")),
+            _ => return Err(VerifyError::InvalidClaim("ver")),
         };
         let extra =
             decode_extra::<E>(json).map_err(|_| VerifyError::Malformed(Malformed::Claims))?;
@@ -365,10 +365,10 @@ where
 
 /// Reads a `NumericDate` claim: a whole number of seconds between the epoch and the
 /// year 9999. Floats, strings and anything huge are invalid.
-fn date(value: Option<WireValue>, name: &'static str) -> Result<Option<i64>, VerifyError> {
+fn date(value: WireValue, name: &'static str) -> Result<Option<i64>, VerifyError> {
     match value {
-        None => Ok(None),
-        Some(WireValue::Int(v)) if (0..=MAX_NUMERIC_DATE).contains(&v) => Ok(Some(v)),
-        Some(_) => Err(VerifyError::InvalidClaim(name)),
+        WireValue::Absent => Ok(None),
+        WireValue::Int(v) if (0..=MAX_NUMERIC_DATE).contains(&v) => Ok(Some(v)),
+        _ => Err(VerifyError::InvalidClaim(name)),
     }
 }

@@ -18,28 +18,31 @@ pub(crate) struct WireClaims {
     #[serde(default)]
     pub(crate) sub: Option<String>,
     #[serde(default)]
-    pub(crate) aud: Option<WireValue>,
+    pub(crate) aud: WireValue,
     #[serde(default)]
-    pub(crate) exp: Option<WireValue>,
+    pub(crate) exp: WireValue,
     #[serde(default)]
-    pub(crate) nbf: Option<WireValue>,
+    pub(crate) nbf: WireValue,
     #[serde(default)]
-    pub(crate) iat: Option<WireValue>,
+    pub(crate) iat: WireValue,
     #[serde(default)]
     pub(crate) jti: Option<String>,
     #[serde(default)]
-    pub(crate) scope: Option<WireValue>,
+    pub(crate) scope: WireValue,
     #[serde(default)]
-    pub(crate) ver: Option<WireValue>,
+    pub(crate) ver: WireValue,
     #[serde(default)]
     pub(crate) sid: Option<String>,
     #[serde(default)]
     pub(crate) client_id: Option<String>,
 }
 
-/// A claim value in the shapes claims may take; anything else is `Other`.
-#[derive(Debug, PartialEq, Eq)]
+/// A claim value in the shapes claims may take; anything else (`null` included) is
+/// `Other`, and a claim that is not there at all is `Absent`.
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) enum WireValue {
+    #[default]
+    Absent,
     Int(i64),
     Str(String),
     Strs(Vec<String>),

@@ -213,8 +213,7 @@ fn a_jwks_keeps_usable_keys_and_reports_the_rest() {
 /// A 1024-bit RSA public JWK, built from the 1024-bit fixture.
 fn openssl_free_small_rsa_jwk() -> serde_json::Value {
     // The fixture cannot load as a key (that is the point), so read n from its DER.
-    let pem = pem::parse(fixture("rsa1024.pk8.pem")).unwrap();
-    let der = pem.contents();
+    let (_, der) = pem_rfc7468::decode_vec(&fixture("rsa1024.pk8.pem")).unwrap();
     // PKCS#8 > OCTET STRING > RSAPrivateKey: the modulus is the second INTEGER; find it
     // by its 129-byte length prefix (0x02 0x81 0x81 0x00 ...).
     let at = der

@@ -265,10 +265,11 @@ impl GeneratedKey {
     /// The private key as PKCS#8 PEM, for asymmetric keys. Store it with care.
     pub fn pkcs8_pem(&self) -> Option<Zeroizing<String>> {
         match &self.secret {
-            Secret::Pkcs8(der) => Some(Zeroizing::new(pem::encode(&pem::Pem::new(
-                "PRIVATE KEY",
-                der.to_vec(),
-            )))),
+            Secret::Pkcs8(der) => {
+                pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, der)
+                    .ok()
+                    .map(Zeroizing::new)
+            }
             Secret::Hmac(_) => None,
         }
     }

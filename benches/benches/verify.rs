@@ -100,57 +100,126 @@ struct PeerClaims {
     sid: String,
 }
 
-/// The raw crypto for one algorithm, with keys parsed up front.
-enum Raw {
+/// The raw crypto for one algorithm, with keys parsed up front: signing with ring,
+/// verifying with the library token-core verifies with.
+struct Raw {
+    sign: RawSign,
+    verify: RawVerify,
+    /// ring's bare check, measured beside aws-lc's when that backend is on.
+    ring_verify: Option<RawVerify>,
+}
+
+enum RawSign {
     Hmac(ring::hmac::Key),
-    Rsa {
-        pair: Box<signature::RsaKeyPair>,
-        padding: &'static dyn signature::RsaEncoding,
+    Rsa(
+        Box<signature::RsaKeyPair>,
+        &'static dyn signature::RsaEncoding,
+    ),
+    Ecdsa(Box<signature::EcdsaKeyPair>),
+    Ed25519(Box<signature::Ed25519KeyPair>),
+}
+
+enum RawVerify {
+    Hmac(ring::hmac::Key),
+    RingRsa {
         params: &'static signature::RsaParameters,
         n: Vec<u8>,
         e: Vec<u8>,
     },
-    Ecdsa {
-        pair: Box<signature::EcdsaKeyPair>,
-        alg: &'static signature::EcdsaVerificationAlgorithm,
+    Ring {
+        alg: &'static dyn signature::VerificationAlgorithm,
         public: Vec<u8>,
     },
-    Ed25519 {
-        pair: Box<signature::Ed25519KeyPair>,
-        dalek: ed25519_dalek::VerifyingKey,
-    },
+    #[cfg(feature = "aws-lc-rs")]
+    AwsLc(aws_lc_rs::signature::ParsedPublicKey),
+}
+
+impl RawVerify {
+    fn verify(&self, msg: &[u8], sig: &[u8]) {
+        match self {
+            RawVerify::Hmac(key) => ring::hmac::verify(key, msg, sig).unwrap(),
+            RawVerify::RingRsa { params, n, e } => signature::RsaPublicKeyComponents { n, e }
+                .verify(params, msg, sig)
+                .unwrap(),
+            RawVerify::Ring { alg, public } => signature::UnparsedPublicKey::new(*alg, public)
+                .verify(msg, sig)
+                .unwrap(),
+            #[cfg(feature = "aws-lc-rs")]
+            RawVerify::AwsLc(key) => key.verify_sig(msg, sig).unwrap(),
+        }
+    }
 }
 
 impl Raw {
-    fn verify(&self, msg: &[u8], sig: &[u8]) {
-        match self {
-            Raw::Hmac(key) => ring::hmac::verify(key, msg, sig).unwrap(),
-            Raw::Rsa { params, n, e, .. } => signature::RsaPublicKeyComponents { n, e }
-                .verify(params, msg, sig)
-                .unwrap(),
-            Raw::Ecdsa { alg, public, .. } => signature::UnparsedPublicKey::new(*alg, public)
-                .verify(msg, sig)
-                .unwrap(),
-            Raw::Ed25519 { dalek, .. } => {
-                let sig = ed25519_dalek::Signature::from_slice(sig).unwrap();
-                dalek.verify_strict(msg, &sig).unwrap();
-            }
+    /// Verifying with ring, or with aws-lc when token-core uses it.
+    fn new(sign: RawSign, ring_verify: RawVerify, aws_lc: Option<AwsLcKey<'_>>) -> Self {
+        match aws_lc {
+            #[cfg(feature = "aws-lc-rs")]
+            Some((alg, public)) => Raw {
+                sign,
+                verify: RawVerify::AwsLc(
+                    aws_lc_rs::signature::ParsedPublicKey::new(alg, public).unwrap(),
+                ),
+                ring_verify: Some(ring_verify),
+            },
+            _ => Raw {
+                sign,
+                verify: ring_verify,
+                ring_verify: None,
+            },
         }
+    }
+
+    fn verify(&self, msg: &[u8], sig: &[u8]) {
+        self.verify.verify(msg, sig);
     }
 
     fn sign(&self, msg: &[u8]) -> usize {
         let rng = ring::rand::SystemRandom::new();
-        match self {
-            Raw::Hmac(key) => ring::hmac::sign(key, msg).as_ref().len(),
-            Raw::Rsa { pair, padding, .. } => {
+        match &self.sign {
+            RawSign::Hmac(key) => ring::hmac::sign(key, msg).as_ref().len(),
+            RawSign::Rsa(pair, padding) => {
                 let mut out = vec![0; pair.public().modulus_len()];
                 pair.sign(*padding, &rng, msg, &mut out).unwrap();
                 out.len()
             }
-            Raw::Ecdsa { pair, .. } => pair.sign(&rng, msg).unwrap().as_ref().len(),
-            Raw::Ed25519 { pair, .. } => pair.sign(msg).as_ref().len(),
+            RawSign::Ecdsa(pair) => pair.sign(&rng, msg).unwrap().as_ref().len(),
+            RawSign::Ed25519(pair) => pair.sign(msg).as_ref().len(),
         }
     }
+}
+
+/// aws-lc's algorithm and public-key bytes for an asymmetric key.
+#[cfg(feature = "aws-lc-rs")]
+type AwsLcKey<'a> = (
+    &'static dyn aws_lc_rs::signature::VerificationAlgorithm,
+    &'a [u8],
+);
+#[cfg(not(feature = "aws-lc-rs"))]
+type AwsLcKey<'a> = std::marker::PhantomData<&'a ()>;
+
+/// The aws-lc form of a public key, when the backend is on.
+#[allow(unused_variables)]
+fn aws_lc(alg: Algorithm, public: &[u8]) -> Option<AwsLcKey<'_>> {
+    #[cfg(feature = "aws-lc-rs")]
+    {
+        use aws_lc_rs::signature as a;
+        let algorithm: &'static dyn a::VerificationAlgorithm = match alg {
+            Algorithm::RS256 => &a::RSA_PKCS1_2048_8192_SHA256,
+            Algorithm::RS384 => &a::RSA_PKCS1_2048_8192_SHA384,
+            Algorithm::RS512 => &a::RSA_PKCS1_2048_8192_SHA512,
+            Algorithm::PS256 => &a::RSA_PSS_2048_8192_SHA256,
+            Algorithm::PS384 => &a::RSA_PSS_2048_8192_SHA384,
+            Algorithm::PS512 => &a::RSA_PSS_2048_8192_SHA512,
+            Algorithm::ES256 => &a::ECDSA_P256_SHA256_FIXED,
+            Algorithm::ES384 => &a::ECDSA_P384_SHA384_FIXED,
+            Algorithm::EdDSA => &a::ED25519,
+            _ => return None,
+        };
+        Some((algorithm, public))
+    }
+    #[cfg(not(feature = "aws-lc-rs"))]
+    None
 }
 
 /// Everything needed to bench one algorithm.
@@ -188,7 +257,11 @@ fn case(alg: Algorithm) -> Case {
                 peer_alg,
                 jwt::EncodingKey::from_secret(SECRET),
                 jwt::DecodingKey::from_secret(SECRET),
-                Raw::Hmac(ring::hmac::Key::new(ring_alg, SECRET)),
+                Raw::new(
+                    RawSign::Hmac(ring::hmac::Key::new(ring_alg, SECRET)),
+                    RawVerify::Hmac(ring::hmac::Key::new(ring_alg, SECRET)),
+                    None,
+                ),
             )
         }
         Algorithm::RS256
@@ -237,18 +310,21 @@ fn case(alg: Algorithm) -> Case {
             let der = pem_rfc7468::decode_vec(&pem).unwrap().1;
             let pair = signature::RsaKeyPair::from_pkcs8(&der).unwrap();
             let public: signature::RsaPublicKeyComponents<Vec<u8>> = pair.public().into();
+            let pkcs1 = pair.public().as_ref().to_vec();
             (
                 SigningKey::from_pem(alg, &pem).unwrap(),
                 peer_alg,
                 jwt::EncodingKey::from_rsa_pem(&pem).unwrap(),
                 jwt::DecodingKey::from_rsa_pem(&fixture("rsa2048.spki.pem")).unwrap(),
-                Raw::Rsa {
-                    pair: Box::new(pair),
-                    padding,
-                    params,
-                    n: public.n,
-                    e: public.e,
-                },
+                Raw::new(
+                    RawSign::Rsa(Box::new(pair), padding),
+                    RawVerify::RingRsa {
+                        params,
+                        n: public.n,
+                        e: public.e,
+                    },
+                    aws_lc(alg, &pkcs1),
+                ),
             )
         }
         Algorithm::ES256 | Algorithm::ES384 => {
@@ -282,27 +358,34 @@ fn case(alg: Algorithm) -> Case {
                     jwk.y.as_deref().unwrap(),
                 )
                 .unwrap(),
-                Raw::Ecdsa {
-                    pair: Box::new(pair),
-                    alg: verification,
-                    public,
-                },
+                Raw::new(
+                    RawSign::Ecdsa(Box::new(pair)),
+                    RawVerify::Ring {
+                        alg: verification,
+                        public: public.clone(),
+                    },
+                    aws_lc(alg, &public),
+                ),
             )
         }
         Algorithm::EdDSA => {
             let pem = fixture("ed25519.pk8.pem");
             let der = pem_rfc7468::decode_vec(&pem).unwrap().1;
             let pair = signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).unwrap();
-            let public: [u8; 32] = pair.public_key().as_ref().try_into().unwrap();
+            let public = pair.public_key().as_ref().to_vec();
             (
                 SigningKey::from_pem(alg, &pem).unwrap(),
                 jwt::Algorithm::EdDSA,
                 jwt::EncodingKey::from_ed_pem(&pem).unwrap(),
                 jwt::DecodingKey::from_ed_pem(&fixture("ed25519.spki.pem")).unwrap(),
-                Raw::Ed25519 {
-                    pair: Box::new(pair),
-                    dalek: ed25519_dalek::VerifyingKey::from_bytes(&public).unwrap(),
-                },
+                Raw::new(
+                    RawSign::Ed25519(Box::new(pair)),
+                    RawVerify::Ring {
+                        alg: &signature::ED25519,
+                        public: public.clone(),
+                    },
+                    aws_lc(alg, &public),
+                ),
             )
         }
     };
@@ -436,6 +519,11 @@ fn benches(c: &mut Criterion) {
                     .verify(black_box(input.as_bytes()), black_box(&signature))
             });
         });
+        if let Some(ring_verify) = &case.raw.ring_verify {
+            group.bench_function("raw-ring", |b| {
+                b.iter(|| ring_verify.verify(black_box(input.as_bytes()), black_box(&signature)));
+            });
+        }
         group.finish();
 
         let mut group = c.benchmark_group(format!("mint/{}", case.alg));
@@ -456,24 +544,6 @@ fn benches(c: &mut Criterion) {
             b.iter(|| case.raw.sign(black_box(input.as_bytes())));
         });
         group.finish();
-    }
-
-    // Ed25519: the reason verification uses ed25519-dalek rather than ring.
-    let ed = cases.iter().find(|c| c.alg == Algorithm::EdDSA).unwrap();
-    if let Raw::Ed25519 { pair, .. } = &ed.raw {
-        let (input, sig_b64) = ed.token.rsplit_once('.').unwrap();
-        use base64::Engine as _;
-        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(sig_b64)
-            .unwrap();
-        let public = pair.public_key().as_ref().to_vec();
-        c.bench_function("verify/EdDSA/raw-ring", |b| {
-            b.iter(|| {
-                signature::UnparsedPublicKey::new(&signature::ED25519, &public)
-                    .verify(black_box(input.as_bytes()), black_box(&sig))
-                    .unwrap()
-            });
-        });
     }
 }
 

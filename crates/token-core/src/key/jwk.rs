@@ -284,18 +284,18 @@ impl VerifyingKey {
         };
         match material {
             PublicMaterial::Rsa { n, e } => {
-                jwk.n = Some(b64::encode(&n));
-                jwk.e = Some(b64::encode(&e));
+                jwk.n = Some(b64::encode(n));
+                jwk.e = Some(b64::encode(e));
             }
             PublicMaterial::Ec { curve, point } => {
-                let (x, y) = PublicMaterial::ec_coordinates(curve, &point);
+                let (x, y) = PublicMaterial::ec_coordinates(*curve, point);
                 jwk.crv = Some(curve.name().to_owned());
                 jwk.x = Some(b64::encode(x));
                 jwk.y = Some(b64::encode(y));
             }
             PublicMaterial::Ed25519(x) => {
                 jwk.crv = Some("Ed25519".to_owned());
-                jwk.x = Some(b64::encode(&x));
+                jwk.x = Some(b64::encode(x));
             }
         }
         Some(jwk)

@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeOwned, Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeSeq, Serializer};
@@ -11,6 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::scope::Scopes;
 
 /// The claims of an access token.
+///
+/// String claims are `Arc<str>`: cloning claims (into request extensions, out of a
+/// cache) copies no text, and a verifier hands out its configured issuer and
+/// audience instead of allocating them again.
 ///
 /// `E` holds the caller's own claims: any serde type whose fields sit next to the
 /// registered ones in the JSON payload. Its field names must not repeat the ones
@@ -36,10 +41,10 @@ use crate::scope::Scopes;
 pub struct Claims<E = NoExtra> {
     /// Issuer (`iss`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub iss: Option<String>,
+    pub iss: Option<Arc<str>>,
     /// Subject (`sub`): the user, or the client for client-credentials tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub: Option<String>,
+    pub sub: Option<Arc<str>>,
     /// Audience (`aud`), a string or an array of strings on the wire.
     #[serde(skip_serializing_if = "Audience::is_empty")]
     pub aud: Audience,
@@ -54,7 +59,7 @@ pub struct Claims<E = NoExtra> {
     pub iat: Option<i64>,
     /// Token id (`jti`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub jti: Option<String>,
+    pub jti: Option<Arc<str>>,
     /// Granted scopes (`scope`, space-separated on the wire).
     #[serde(skip_serializing_if = "Scopes::is_empty")]
     pub scope: Scopes,
@@ -63,10 +68,10 @@ pub struct Claims<E = NoExtra> {
     pub ver: Option<u64>,
     /// The session (refresh family) the token was minted for (`sid`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
+    pub sid: Option<Arc<str>>,
     /// The OAuth client the token was issued to (`client_id`, RFC 9068).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
+    pub client_id: Option<Arc<str>>,
     /// The caller's own claims.
     #[serde(flatten)]
     pub extra: E,
@@ -79,7 +84,7 @@ impl Claims<NoExtra> {
     }
 
     /// Claims for `sub`, ready to be filled in and minted.
-    pub fn for_subject(sub: impl Into<String>) -> Self {
+    pub fn for_subject(sub: impl Into<Arc<str>>) -> Self {
         Claims {
             sub: Some(sub.into()),
             ..Claims::default()
@@ -125,13 +130,13 @@ impl<E> Claims<E> {
     }
 
     /// Sets the session id.
-    pub fn with_session(mut self, sid: impl Into<String>) -> Self {
+    pub fn with_session(mut self, sid: impl Into<Arc<str>>) -> Self {
         self.sid = Some(sid.into());
         self
     }
 
     /// Sets the client id.
-    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
+    pub fn with_client_id(mut self, client_id: impl Into<Arc<str>>) -> Self {
         self.client_id = Some(client_id.into());
         self
     }
@@ -199,9 +204,9 @@ pub enum Audience {
     #[default]
     None,
     /// `"aud": "api"`.
-    One(String),
+    One(Arc<str>),
     /// `"aud": ["api", "admin"]`.
-    Many(Vec<String>),
+    Many(Vec<Arc<str>>),
 }
 
 impl Audience {
@@ -216,12 +221,12 @@ impl Audience {
 
     /// The audiences, one by one.
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
-        let (one, many): (Option<&String>, &[String]) = match self {
+        let (one, many): (Option<&Arc<str>>, &[Arc<str>]) = match self {
             Audience::None => (None, &[]),
             Audience::One(aud) => (Some(aud), &[]),
             Audience::Many(all) => (None, all),
         };
-        one.into_iter().chain(many).map(String::as_str)
+        one.into_iter().chain(many).map(|aud| &**aud)
     }
 
     /// True when `aud` is one of the audiences.
@@ -232,19 +237,25 @@ impl Audience {
 
 impl From<&str> for Audience {
     fn from(aud: &str) -> Self {
-        Audience::One(aud.to_owned())
+        Audience::One(aud.into())
     }
 }
 
 impl From<String> for Audience {
     fn from(aud: String) -> Self {
+        Audience::One(aud.into())
+    }
+}
+
+impl From<Arc<str>> for Audience {
+    fn from(aud: Arc<str>) -> Self {
         Audience::One(aud)
     }
 }
 
 impl From<Vec<String>> for Audience {
     fn from(all: Vec<String>) -> Self {
-        Audience::Many(all)
+        Audience::Many(all.into_iter().map(Arc::from).collect())
     }
 }
 
@@ -276,17 +287,13 @@ impl<'de> Deserialize<'de> for Audience {
             }
 
             fn visit_str<Er: de::Error>(self, aud: &str) -> Result<Audience, Er> {
-                Ok(Audience::One(aud.to_owned()))
-            }
-
-            fn visit_string<Er: de::Error>(self, aud: String) -> Result<Audience, Er> {
-                Ok(Audience::One(aud))
+                Ok(Audience::One(aud.into()))
             }
 
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
                 let mut all = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(16));
-                while let Some(aud) = seq.next_element::<String>()? {
-                    all.push(aud);
+                while let Some(aud) = seq.next_element::<std::borrow::Cow<'de, str>>()? {
+                    all.push(Arc::from(aud.as_ref()));
                 }
                 Ok(Audience::Many(all))
             }
@@ -355,6 +362,7 @@ mod tests {
     fn debug_hides_the_token_id() {
         let mut claims = Claims::for_subject("u");
         claims.jti = Some("secret-id".into());
+        assert_eq!(claims.sub.as_deref(), Some("u"));
         assert!(!format!("{claims:?}").contains("secret-id"));
     }
 }

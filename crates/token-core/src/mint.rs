@@ -43,7 +43,7 @@ pub struct Minter {
 
 struct MintConfig {
     keys: KeySource,
-    issuer: Option<String>,
+    issuer: Option<Arc<str>>,
     audience: Audience,
     ttl: i64,
     typ: Option<String>,
@@ -160,10 +160,10 @@ impl Minter {
 }
 
 /// A fresh token id: 128 random bits, base64url.
-fn random_id() -> Result<String, MintError> {
+fn random_id() -> Result<Arc<str>, MintError> {
     let mut bytes = [0u8; 16];
     rng().fill(&mut bytes).map_err(|_| SignError)?;
-    Ok(b64::encode(&bytes))
+    Ok(Arc::from(b64::encode(&bytes)))
 }
 
 impl fmt::Debug for Minter {
@@ -182,7 +182,7 @@ impl fmt::Debug for Minter {
 /// Builds a [`Minter`].
 pub struct MinterBuilder {
     keys: KeySource,
-    issuer: Option<String>,
+    issuer: Option<Arc<str>>,
     audience: Audience,
     ttl: Duration,
     typ: Option<String>,
@@ -191,7 +191,7 @@ pub struct MinterBuilder {
 
 impl MinterBuilder {
     /// The `iss` of every token.
-    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+    pub fn issuer(mut self, issuer: impl Into<Arc<str>>) -> Self {
         self.issuer = Some(issuer.into());
         self
     }

@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -28,9 +29,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// assert!(granted.narrow(&"admin".parse()?).is_err());
 /// # Ok::<(), token_core::ScopeError>(())
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Scopes {
-    canonical: Box<str>,
+    // Shared so that cloning claims never copies the text.
+    canonical: Arc<str>,
 }
 
 /// Why a scope string or a scope request was refused.
@@ -53,22 +55,31 @@ const fn is_scope_byte(b: u8) -> bool {
 impl Scopes {
     /// The empty set.
     pub fn empty() -> Self {
-        Scopes::default()
+        // One shared empty set: tokens without scope allocate nothing.
+        static EMPTY: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
+        Scopes {
+            canonical: Arc::clone(&EMPTY),
+        }
     }
 
     /// Parses a space-separated scope string. Runs of spaces are accepted as one
     /// separator; any other character outside the scope syntax is an error.
     pub fn parse(input: &str) -> Result<Self, ScopeError> {
-        if !input.bytes().all(|b| b == b' ' || is_scope_byte(b)) {
-            return Err(ScopeError::InvalidCharacter);
+        if input.is_empty() {
+            return Ok(Scopes::empty());
         }
-        if is_canonical(input) {
+        if is_canonical(input)? {
             return Ok(Scopes {
                 canonical: input.into(),
             });
         }
+        Ok(Self::normalise(input))
+    }
+
+    /// Sorts and deduplicates a valid but non-canonical scope string.
+    fn normalise(input: &str) -> Self {
         let mut tokens: Vec<&str> = input.split(' ').filter(|t| !t.is_empty()).collect();
-        Ok(Self::from_sorted_tokens(&mut tokens))
+        Self::from_sorted_tokens(&mut tokens)
     }
 
     /// Builds a set from individual tokens, checking each.
@@ -101,7 +112,7 @@ impl Scopes {
         tokens.sort_unstable();
         tokens.dedup();
         Scopes {
-            canonical: tokens.join(" ").into_boxed_str(),
+            canonical: tokens.join(" ").into(),
         }
     }
 
@@ -115,7 +126,7 @@ impl Scopes {
             out.push_str(token);
         }
         Scopes {
-            canonical: out.into_boxed_str(),
+            canonical: out.into(),
         }
     }
 
@@ -231,25 +242,30 @@ impl Scopes {
     }
 }
 
-/// True when `input` is already sorted, unique and single-spaced (the way this crate
-/// prints scopes), so parsing can keep it as it is.
-fn is_canonical(input: &str) -> bool {
-    if input.starts_with(' ') || input.ends_with(' ') {
-        return false;
-    }
-    let mut previous: Option<&str> = None;
-    for token in input.split(' ') {
-        if token.is_empty() {
-            return false;
+/// Checks every character, and tells whether `input` is already sorted, unique and
+/// single-spaced (the way this crate prints scopes) so parsing can keep it as it is.
+/// One pass: this runs on every verified token.
+fn is_canonical(input: &str) -> Result<bool, ScopeError> {
+    let bytes = input.as_bytes();
+    let mut canonical = true;
+    let mut previous: &[u8] = &[];
+    let mut start = 0;
+    for (at, &b) in bytes.iter().enumerate() {
+        if b == b' ' {
+            let token = &bytes[start..at];
+            // An empty token is a leading, trailing or doubled space.
+            canonical &= !token.is_empty() && previous < token;
+            previous = token;
+            start = at + 1;
+        } else if !is_scope_byte(b) {
+            return Err(ScopeError::InvalidCharacter);
         }
-        if let Some(prev) = previous
-            && prev >= token
-        {
-            return false;
-        }
-        previous = Some(token);
     }
-    true
+    let last = &bytes[start..];
+    if !bytes.is_empty() {
+        canonical &= !last.is_empty() && previous < last;
+    }
+    Ok(canonical)
 }
 
 /// One step of a sorted merge of two scope sets.
@@ -303,6 +319,12 @@ impl FromStr for Scopes {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Scopes::parse(s)
+    }
+}
+
+impl Default for Scopes {
+    fn default() -> Self {
+        Scopes::empty()
     }
 }
 

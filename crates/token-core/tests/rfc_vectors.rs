@@ -1,5 +1,8 @@
 //! The worked examples of RFC 7515 appendix A and RFC 8037 appendix A.
 
+// Tests state their expectations with unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use token_core::{
     Algorithm, Jwk, KeyError, KeyRing, ManualClock, SigningKey, Verifier, VerifyError, VerifyingKey,
 };

@@ -27,10 +27,12 @@ pub(crate) enum PemKey {
 
 /// Reads the first PEM block of `text`.
 pub(crate) fn read_pem(text: &[u8]) -> Result<PemKey, KeyError> {
-    let block = pem::parse(text).map_err(|_| KeyError::Malformed("not a PEM document"))?;
-    let label = block.tag().to_owned();
-    let contents = block.into_contents();
-    match label.as_str() {
+    // Tolerate the whitespace editors and `echo` leave around a key; the block itself
+    // must follow RFC 7468 strictly.
+    let text = text.trim_ascii();
+    let (label, contents) =
+        pem_rfc7468::decode_vec(text).map_err(|_| KeyError::Malformed("not a PEM document"))?;
+    match label {
         "PUBLIC KEY" => Ok(PemKey::Spki(contents)),
         "RSA PUBLIC KEY" => Ok(PemKey::Pkcs1Public(contents)),
         "PRIVATE KEY" => Ok(PemKey::Pkcs8(contents.into())),

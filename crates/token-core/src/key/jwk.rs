@@ -11,7 +11,7 @@ use crate::algorithm::{Algorithm, KeyType};
 use crate::b64;
 
 use super::material::{Curve, PublicMaterial};
-use super::signing::{SigningKey, ecdsa_signing};
+use super::signing::{SigningKey, ecdsa_signing, rsa_rejected};
 use super::verifying::VerifyingKey;
 use super::{KeyError, check_kid, rng};
 
@@ -284,18 +284,18 @@ impl VerifyingKey {
         };
         match material {
             PublicMaterial::Rsa { n, e } => {
-                jwk.n = Some(b64::encode(&n));
-                jwk.e = Some(b64::encode(&e));
+                jwk.n = Some(b64::encode(n));
+                jwk.e = Some(b64::encode(e));
             }
             PublicMaterial::Ec { curve, point } => {
-                let (x, y) = PublicMaterial::ec_coordinates(curve, &point);
+                let (x, y) = PublicMaterial::ec_coordinates(*curve, point);
                 jwk.crv = Some(curve.name().to_owned());
                 jwk.x = Some(b64::encode(x));
                 jwk.y = Some(b64::encode(y));
             }
             PublicMaterial::Ed25519(x) => {
                 jwk.crv = Some("Ed25519".to_owned());
-                jwk.x = Some(b64::encode(&x));
+                jwk.x = Some(b64::encode(x));
             }
         }
         Some(jwk)
@@ -334,7 +334,10 @@ impl SigningKey {
                     dQ: &secret(&jwk.dq)?[..],
                     qInv: &secret(&jwk.qi)?[..],
                 };
-                SigningKey::rsa(alg, RsaKeyPair::from_components(&components)?)?
+                SigningKey::rsa(
+                    alg,
+                    RsaKeyPair::from_components(&components).map_err(rsa_rejected)?,
+                )?
             }
             KeyType::Ec => {
                 let PublicMaterial::Ec { point, .. } = jwk.public_material(alg)? else {

@@ -4,6 +4,7 @@
 //! must fit the algorithm, RSA moduli have at least 2048 bits, elliptic curves match
 //! their algorithm and HMAC secrets are at least as long as the hash.
 
+mod backend;
 mod der;
 mod jwk;
 mod material;

@@ -79,7 +79,7 @@ impl SigningKey {
     fn from_pkcs8_der(alg: Algorithm, der: &[u8]) -> Result<Self, KeyError> {
         match alg.key_type() {
             KeyType::Oct => Err(KeyError::WrongKeyType(alg)),
-            KeyType::Rsa => Self::rsa(alg, RsaKeyPair::from_pkcs8(der)?),
+            KeyType::Rsa => Self::rsa(alg, RsaKeyPair::from_pkcs8(der).map_err(rsa_rejected)?),
             KeyType::Ec => {
                 let signing = ecdsa_signing(alg).ok_or(KeyError::WrongKeyType(alg))?;
                 Self::ecdsa(alg, EcdsaKeyPair::from_pkcs8(signing, der, rng())?)
@@ -92,7 +92,7 @@ impl SigningKey {
         if alg.key_type() != KeyType::Rsa {
             return Err(KeyError::WrongKeyType(alg));
         }
-        Self::rsa(alg, RsaKeyPair::from_der(der)?)
+        Self::rsa(alg, RsaKeyPair::from_der(der).map_err(rsa_rejected)?)
     }
 
     pub(crate) fn rsa(alg: Algorithm, pair: RsaKeyPair) -> Result<Self, KeyError> {
@@ -265,10 +265,11 @@ impl GeneratedKey {
     /// The private key as PKCS#8 PEM, for asymmetric keys. Store it with care.
     pub fn pkcs8_pem(&self) -> Option<Zeroizing<String>> {
         match &self.secret {
-            Secret::Pkcs8(der) => Some(Zeroizing::new(pem::encode(&pem::Pem::new(
-                "PRIVATE KEY",
-                der.to_vec(),
-            )))),
+            Secret::Pkcs8(der) => {
+                pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, der)
+                    .ok()
+                    .map(Zeroizing::new)
+            }
             Secret::Hmac(_) => None,
         }
     }
@@ -287,6 +288,15 @@ impl fmt::Debug for GeneratedKey {
         f.debug_struct("GeneratedKey")
             .field("key", &self.key)
             .finish_non_exhaustive()
+    }
+}
+
+/// The crypto library reports RSA moduli outside its range as "too small" or "too
+/// large"; say which rule was broken.
+pub(crate) fn rsa_rejected(rejected: ring::error::KeyRejected) -> KeyError {
+    match rejected.to_string().as_str() {
+        "TooSmall" | "TooLarge" => KeyError::RsaKeySize,
+        _ => rejected.into(),
     }
 }
 

@@ -3,11 +3,11 @@
 use std::fmt;
 
 use ring::hmac;
-use ring::signature::{self, EcdsaVerificationAlgorithm, RsaParameters, RsaPublicKeyComponents};
 
 use crate::algorithm::{Algorithm, KeyType};
 use crate::header;
 
+use super::backend::PublicCheck;
 use super::der::{self, PemKey};
 use super::material::PublicMaterial;
 use super::{KeyError, check_kid, thumbprint};
@@ -40,16 +40,10 @@ pub struct VerifyingKey {
 #[derive(Clone)]
 enum Check {
     Hmac(hmac::Key),
-    Rsa {
-        n: Box<[u8]>,
-        e: Box<[u8]>,
-        params: &'static RsaParameters,
-    },
-    Ecdsa {
+    Public {
         material: PublicMaterial,
-        algorithm: &'static EcdsaVerificationAlgorithm,
+        check: PublicCheck,
     },
-    Ed25519(ed25519_dalek::VerifyingKey),
 }
 
 /// A signature did not verify.
@@ -116,20 +110,9 @@ impl VerifyingKey {
     ) -> Result<Self, KeyError> {
         material.check_fits(alg)?;
         let kid = thumbprint::of_public(&material);
-        let check = match material {
-            PublicMaterial::Rsa { n, e } => Check::Rsa {
-                n: n.into(),
-                e: e.into(),
-                params: rsa_parameters(alg).ok_or(KeyError::WrongKeyType(alg))?,
-            },
-            PublicMaterial::Ec { .. } => Check::Ecdsa {
-                algorithm: ecdsa_algorithm(alg).ok_or(KeyError::WrongKeyType(alg))?,
-                material,
-            },
-            PublicMaterial::Ed25519(bytes) => Check::Ed25519(
-                ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-                    .map_err(|_| KeyError::Rejected("not a point on Ed25519".into()))?,
-            ),
+        let check = Check::Public {
+            check: PublicCheck::new(alg, &material)?,
+            material,
         };
         Ok(Self::assemble(alg, kid, check))
     }
@@ -174,15 +157,10 @@ impl VerifyingKey {
     }
 
     /// The public material, for JWK export. `None` for HMAC keys.
-    pub(crate) fn public_material(&self) -> Option<PublicMaterial> {
+    pub(crate) fn public_material(&self) -> Option<&PublicMaterial> {
         match &self.check {
             Check::Hmac(_) => None,
-            Check::Rsa { n, e, .. } => Some(PublicMaterial::Rsa {
-                n: n.to_vec(),
-                e: e.to_vec(),
-            }),
-            Check::Ecdsa { material, .. } => Some(material.clone()),
-            Check::Ed25519(key) => Some(PublicMaterial::Ed25519(key.to_bytes())),
+            Check::Public { material, .. } => Some(material),
         }
     }
 
@@ -190,8 +168,8 @@ impl VerifyingKey {
     /// JWS signature check; [`Verifier`](crate::Verifier) adds everything else.
     ///
     /// ECDSA signatures must be in the fixed-width `r || s` form JWS uses, never DER.
-    /// Ed25519 uses the strict check, which refuses non-canonical and small-order
-    /// values. HMAC tags are compared in constant time.
+    /// Ed25519 signatures with a non-canonical `S` are refused. HMAC tags are
+    /// compared in constant time.
     pub fn verify_signature(
         &self,
         message: &[u8],
@@ -199,20 +177,7 @@ impl VerifyingKey {
     ) -> Result<(), InvalidSignature> {
         let ok = match &self.check {
             Check::Hmac(key) => hmac::verify(key, message, signature).is_ok(),
-            Check::Rsa { n, e, params } => RsaPublicKeyComponents { n: &**n, e: &**e }
-                .verify(params, message, signature)
-                .is_ok(),
-            Check::Ecdsa {
-                material: PublicMaterial::Ec { point, .. },
-                algorithm,
-            } => signature::UnparsedPublicKey::new(*algorithm, point)
-                .verify(message, signature)
-                .is_ok(),
-            Check::Ecdsa { .. } => false,
-            Check::Ed25519(key) => match ed25519_dalek::Signature::from_slice(signature) {
-                Ok(sig) => key.verify_strict(message, &sig).is_ok(),
-                Err(_) => false,
-            },
+            Check::Public { material, check } => check.verify(material, message, signature),
         };
         if ok { Ok(()) } else { Err(InvalidSignature) }
     }
@@ -232,26 +197,6 @@ pub(crate) fn hmac_algorithm(alg: Algorithm) -> Option<hmac::Algorithm> {
         Algorithm::HS256 => Some(hmac::HMAC_SHA256),
         Algorithm::HS384 => Some(hmac::HMAC_SHA384),
         Algorithm::HS512 => Some(hmac::HMAC_SHA512),
-        _ => None,
-    }
-}
-
-fn rsa_parameters(alg: Algorithm) -> Option<&'static RsaParameters> {
-    match alg {
-        Algorithm::RS256 => Some(&signature::RSA_PKCS1_2048_8192_SHA256),
-        Algorithm::RS384 => Some(&signature::RSA_PKCS1_2048_8192_SHA384),
-        Algorithm::RS512 => Some(&signature::RSA_PKCS1_2048_8192_SHA512),
-        Algorithm::PS256 => Some(&signature::RSA_PSS_2048_8192_SHA256),
-        Algorithm::PS384 => Some(&signature::RSA_PSS_2048_8192_SHA384),
-        Algorithm::PS512 => Some(&signature::RSA_PSS_2048_8192_SHA512),
-        _ => None,
-    }
-}
-
-fn ecdsa_algorithm(alg: Algorithm) -> Option<&'static EcdsaVerificationAlgorithm> {
-    match alg {
-        Algorithm::ES256 => Some(&signature::ECDSA_P256_SHA256_FIXED),
-        Algorithm::ES384 => Some(&signature::ECDSA_P384_SHA384_FIXED),
         _ => None,
     }
 }

@@ -24,8 +24,8 @@ const MAX_LEEWAY: Duration = Duration::from_secs(3600);
 /// [`build`](VerifierBuilder::build), not surprises at verification time.
 pub struct VerifierBuilder<E> {
     keys: KeySource,
-    issuers: Vec<String>,
-    audiences: Vec<String>,
+    issuers: Vec<Arc<str>>,
+    audiences: Vec<Arc<str>>,
     leeway: Duration,
     max_age: Option<Duration>,
     typ: Option<String>,
@@ -50,14 +50,14 @@ impl<E> VerifierBuilder<E> {
     }
 
     /// Requires `iss` to be `issuer`. May be called again to accept several.
-    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+    pub fn issuer(mut self, issuer: impl Into<Arc<str>>) -> Self {
         self.issuers.push(issuer.into());
         self
     }
 
     /// Requires `aud` to contain `audience`. May be called again to accept any of
     /// several.
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+    pub fn audience(mut self, audience: impl Into<Arc<str>>) -> Self {
         self.audiences.push(audience.into());
         self
     }
@@ -160,10 +160,10 @@ impl<E> VerifierBuilder<E> {
         {
             return Err(BuildError::NoKeys);
         }
-        if self.issuers.iter().any(String::is_empty) {
+        if self.issuers.iter().any(|i| i.is_empty()) {
             return Err(BuildError::EmptyIssuer);
         }
-        if self.audiences.iter().any(String::is_empty) {
+        if self.audiences.iter().any(|a| a.is_empty()) {
             return Err(BuildError::EmptyAudience);
         }
         if self.typ.as_deref() == Some("") {

@@ -7,7 +7,7 @@
 //! use tower_bearer::{BearerAuthLayer, RequireScopes, axum::Claims};
 //!
 //! async fn me(Claims(claims): Claims) -> String {
-//!     claims.sub.unwrap_or_default()
+//!     claims.sub.as_deref().unwrap_or_default().to_owned()
 //! }
 //!
 //! async fn reports(Claims(claims): Claims) -> String {

@@ -44,10 +44,10 @@ struct Cached<T> {
 /// What must still be asked of the sources, owned so it can cross an await.
 #[derive(Debug)]
 pub(crate) struct Pending {
-    subject: Option<String>,
+    subject: Option<Arc<str>>,
     version: u64,
-    jti: Option<String>,
-    sid: Option<String>,
+    jti: Option<Arc<str>>,
+    sid: Option<Arc<str>>,
     exp: i64,
     ask_epoch: bool,
     ask_revocation: bool,

@@ -18,7 +18,7 @@
 //!     let claims = request
 //!         .claims::<NoExtra>()
 //!         .ok_or_else(|| tonic::Status::unauthenticated("no token"))?;
-//!     Ok(claims.sub.clone().unwrap_or_default())
+//!     Ok(claims.sub.as_deref().unwrap_or_default().to_owned())
 //! }
 //!
 //! // What tonic-build would generate for `service reports.Reports`, cut short.

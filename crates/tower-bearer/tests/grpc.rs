@@ -58,7 +58,10 @@ impl tonic::server::UnaryService<GetReport> for GetHandler {
             .and_then(|claims| claims.sub.clone())
             .unwrap_or_default();
         let id = request.into_inner().id;
-        std::future::ready(Ok(Response::new(Report { id, owner })))
+        std::future::ready(Ok(Response::new(Report {
+            id,
+            owner: owner.to_string(),
+        })))
     }
 }
 

@@ -497,7 +497,7 @@ async fn revoked_tokens_and_sessions_are_invalid() {
         client.get_with_token("/me", &minted.token).await.status,
         StatusCode::OK
     );
-    revoked.0.lock().unwrap().insert(jti);
+    revoked.0.lock().unwrap().insert(jti.to_string());
     assert_invalid_token(
         &client.get_with_token("/me", &minted.token).await,
         "token has been revoked",

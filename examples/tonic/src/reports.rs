@@ -52,7 +52,10 @@ async fn get(request: Request<GetReport>) -> Result<Response<Report>, Status> {
         .and_then(|claims| claims.sub.clone())
         .ok_or_else(|| Status::unauthenticated("no verified token"))?;
     let id = request.into_inner().id;
-    Ok(Response::new(Report { id, owner }))
+    Ok(Response::new(Report {
+        id,
+        owner: owner.to_string(),
+    }))
 }
 
 struct Get;

@@ -5,8 +5,12 @@
 //!    off, and cached), next to `Verifier::verify` alone for each algorithm. The
 //!    layer's own overhead is `layer - bare - verify`.
 //! 2. Over loopback: requests per second of a hyper 1 hello-world, bare and behind
-//!    the layer, driven by the bounded load generator below (N keep-alive HTTP/1.1
-//!    connections for a fixed time; rounds interleaved so drift hits all alike).
+//!    the layer, driven by `wrk` when installed, else by the bounded load generator
+//!    below (N keep-alive HTTP/1.1 connections for a fixed time; rounds interleaved
+//!    so drift hits all alike). Twice: with one server worker per core, sharing the
+//!    machine with the load generator as a server usually runs, and with one server
+//!    thread against a load generator on the other core, where the ratio is the
+//!    server's own cost. Server CPU per request is read from `/proc/self/stat`.
 //!
 //! `cargo bench -p bearer-benches --bench layer`; `LOOPBACK_SECS` (default 3) and
 //! `LOOPBACK_CONNS` (default 32) size the loopback part, `LOOPBACK_SECS=0` skips it.
@@ -167,12 +171,13 @@ fn in_process(c: &mut Criterion) {
     group.finish();
 }
 
-/// Serves `service` over HTTP/1.1 on a loopback port from a one-thread runtime of
-/// its own, until `stop` is set.
+/// Serves `service` over HTTP/1.1 on a loopback port from a runtime of its own
+/// (`threads` workers; one means a current-thread runtime), until `stop` is set.
 fn spawn_server<S, B>(
     service: S,
     stop: Arc<AtomicBool>,
-) -> (SocketAddr, std::thread::JoinHandle<u64>)
+    threads: usize,
+) -> (SocketAddr, std::thread::JoinHandle<()>)
 where
     S: Service<Request<hyper::body::Incoming>, Response = Response<B>, Error = Infallible>
         + Clone
@@ -186,11 +191,17 @@ where
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
     let handle = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let cpu_before = thread_cpu_ticks();
+        let runtime = if threads == 1 {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .enable_all()
+                .build()
+        }
+        .unwrap();
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             while !stop.load(Ordering::Relaxed) {
@@ -208,15 +219,14 @@ where
                 });
             }
         });
-        thread_cpu_ticks() - cpu_before
     });
     (addr, handle)
 }
 
-/// CPU time this thread has used, in clock ticks (user + system), from
-/// `/proc/thread-self/stat`; 0 where that file does not exist.
-fn thread_cpu_ticks() -> u64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else {
+/// CPU time this process (the server, when wrk is the client) has used, in clock
+/// ticks (user + system), from `/proc/self/stat`; 0 where that file does not exist.
+fn process_cpu_ticks() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return 0;
     };
     // Fields after the parenthesised command name; utime and stime are the 14th
@@ -313,7 +323,8 @@ fn drive_wrk(
 #[derive(Clone, Copy, Debug)]
 struct Run {
     rps: f64,
-    /// Server CPU time per request, in microseconds.
+    /// CPU time of this process per request, in microseconds: the server's alone
+    /// when wrk is the client.
     server_us: f64,
 }
 
@@ -370,6 +381,7 @@ fn drive(
 
 fn measure<S, B>(
     client: Client,
+    threads: usize,
     service: S,
     authorization: HeaderValue,
     conns: usize,
@@ -385,11 +397,13 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let stop = Arc::new(AtomicBool::new(false));
-    let (addr, server) = spawn_server(service, Arc::clone(&stop));
+    let (addr, server) = spawn_server(service, Arc::clone(&stop), threads);
+    let cpu_before = process_cpu_ticks();
     let (warm, _) = client.drive(addr, &authorization, conns, Duration::from_secs(1));
     let (measured, rps) = client.drive(addr, &authorization, conns, Duration::from_secs(secs));
+    let ticks = process_cpu_ticks() - cpu_before;
     stop.store(true, Ordering::Relaxed);
-    let ticks = server.join().unwrap();
+    server.join().unwrap();
     // USER_HZ is 100 on Linux: a tick is 10 ms.
     let server_us = ticks as f64 * 10_000.0 / (warm + measured) as f64;
     Run { rps, server_us }
@@ -398,8 +412,9 @@ where
 /// Loopback rounds per configuration; the median is reported.
 const ROUNDS: usize = 5;
 
-fn loopback(secs: u64, conns: usize) {
-    let client = Client::from_env();
+/// Runs every configuration `ROUNDS` times, interleaved, on servers with
+/// `threads` worker threads, and prints medians with ratios to the bare server.
+fn loopback(client: Client, threads: usize, secs: u64, conns: usize) {
     let hs = setup(Algorithm::HS256);
     let es = setup(Algorithm::ES256);
     let hs_layer = BearerAuthLayer::new(hs.verifier.clone());
@@ -408,31 +423,23 @@ fn loopback(secs: u64, conns: usize) {
         .build();
     let es_layer = BearerAuthLayer::new(es.verifier.clone());
     let (hs_header, es_header) = (bearer(&hs.token), bearer(&es.token));
+    let run = |service, header: &HeaderValue| {
+        measure(client, threads, service, header.clone(), conns, secs)
+    };
     let mut runs: [Vec<Run>; 4] = Default::default();
     for _round in 0..ROUNDS {
         // The bare server gets the same header: parsing it is not the layer's cost.
-        runs[0].push(measure(client, Hello, hs_header.clone(), conns, secs));
-        runs[1].push(measure(
+        runs[0].push(measure(
             client,
-            hs_layer.layer(Hello),
+            threads,
+            Hello,
             hs_header.clone(),
             conns,
             secs,
         ));
-        runs[2].push(measure(
-            client,
-            es_layer.layer(Hello),
-            es_header.clone(),
-            conns,
-            secs,
-        ));
-        runs[3].push(measure(
-            client,
-            hs_cached_layer.layer(Hello),
-            hs_header.clone(),
-            conns,
-            secs,
-        ));
+        runs[1].push(run(hs_layer.layer(Hello), &hs_header));
+        runs[2].push(run(es_layer.layer(Hello), &es_header));
+        runs[3].push(run(hs_cached_layer.layer(Hello), &hs_header));
     }
     let median = |runs: &[Run], of: fn(&Run) -> f64| {
         let mut v: Vec<f64> = runs.iter().map(of).collect();
@@ -441,7 +448,7 @@ fn loopback(secs: u64, conns: usize) {
     };
     println!();
     println!(
-        "layer/loopback: hyper 1 hello-world on one thread, load from {client:?}, {conns} HTTP/1.1 keep-alive connections, {secs} s x {ROUNDS} rounds, medians"
+        "layer/loopback: hyper 1 hello-world, {threads} server thread(s), load from {client:?}, {conns} HTTP/1.1 keep-alive connections, {secs} s x {ROUNDS} rounds, medians"
     );
     let bare_rps = median(&runs[0], |r| r.rps);
     let bare_us = median(&runs[0], |r| r.server_us);
@@ -455,7 +462,7 @@ fn loopback(secs: u64, conns: usize) {
         let us = median(runs, |r| r.server_us);
         let all: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.rps)).collect();
         println!(
-            "  {name:<24} {rps:>8.0} req/s ({:>5.1}% of bare)  server CPU {us:>5.2} us/req (capacity {:>5.1}% of bare)  rounds [{}]",
+            "  {name:<24} {rps:>8.0} req/s ({:>5.1}% of bare)  server CPU {us:>5.2} us/req ({:>5.1}% of bare's capacity)  rounds [{}]",
             100.0 * rps / bare_rps,
             100.0 * bare_us / us,
             all.join(", ")
@@ -484,6 +491,13 @@ fn main() {
     let secs = env("LOOPBACK_SECS", 3);
     let conns = usize::try_from(env("LOOPBACK_CONNS", 32)).unwrap_or(32);
     if secs > 0 {
-        loopback(secs, conns);
+        let client = Client::from_env();
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        // As a hyper server is usually run: one worker per core, sharing the
+        // machine with the load generator.
+        loopback(client, cores, secs, conns);
+        // Server-bound: one server thread, the load generator on another core, so
+        // the ratio is the server's own cost per request.
+        loopback(client, 1, secs, conns);
     }
 }

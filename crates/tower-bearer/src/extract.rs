@@ -373,4 +373,34 @@ mod tests {
             Err(InvalidRequest::SeveralSources)
         );
     }
+
+    proptest::proptest! {
+        /// Whatever a client sends, finding the token never panics, and a token
+        /// found is always a token68.
+        #[test]
+        fn arbitrary_credentials_never_panic(
+            authorization in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+            cookie in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+            query in "[ -~]{0,80}",
+        ) {
+            let mut headers = HeaderMap::new();
+            if let Ok(value) = HeaderValue::from_bytes(&authorization) {
+                headers.insert(header::AUTHORIZATION, value);
+            }
+            if let Ok(value) = HeaderValue::from_bytes(&cookie) {
+                headers.insert(header::COOKIE, value);
+            }
+            let uri: Uri = format!("/p?{}", query.replace(' ', "+"))
+                .parse()
+                .unwrap_or_else(|_| Uri::from_static("/"));
+            let sources = [
+                TokenSource::authorization(),
+                TokenSource::cookie("at"),
+                TokenSource::query(),
+            ];
+            if let Ok(Some(found)) = find(&sources, &headers, &uri) {
+                proptest::prop_assert!(token68(found.token.as_bytes()).is_some());
+            }
+        }
+    }
 }

@@ -217,12 +217,16 @@ where
     }
 
     /// Refuses tokens whose `ver` is below their subject's current token version.
+    /// A token without `ver` counts as version 0; a token without `sub` has no
+    /// subject to ask about and is not checked. If the source fails, the request
+    /// is refused with 503.
     pub fn epoch_source(mut self, source: impl EpochSource) -> Self {
         self.epochs = Some(Arc::new(source));
         self
     }
 
-    /// Refuses tokens that `check` says were revoked (by `jti` or `sid`).
+    /// Refuses tokens that `check` says were revoked (by `jti` or `sid`). If the
+    /// check fails, the request is refused with 503.
     pub fn revocation_check(mut self, check: impl RevocationCheck) -> Self {
         self.revocation = Some(Arc::new(check));
         self

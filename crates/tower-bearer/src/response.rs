@@ -406,4 +406,18 @@ mod tests {
     fn grpc_message_is_percent_encoded() {
         assert_eq!(grpc_percent_encode("100% caf\u{e9}"), "100%25 caf%C3%A9");
     }
+
+    proptest::proptest! {
+        /// Whatever a caller's check or realm says, the challenge is a valid header
+        /// value and the body stays one JSON string per field.
+        #[test]
+        fn any_description_makes_a_valid_challenge(text in "\\PC{0,200}", realm in "\\PC{0,20}") {
+            let error = AuthError::InvalidToken(VerifyError::Rejected(Cow::Owned(text)));
+            let answer = Answer::new(&realm, None).respond(&error, &http());
+            proptest::prop_assert!(answer.headers().get("www-authenticate").is_some());
+            let body = String::from_utf8(answer.body().to_vec()).unwrap();
+            let prefix = r#"{"error":"invalid_token""#;
+            proptest::prop_assert!(body.starts_with(prefix), "{}", body);
+        }
+    }
 }

@@ -7,13 +7,15 @@
 //! 2. Over loopback: requests per second of a hyper 1 hello-world, bare and behind
 //!    the layer, driven by `wrk` when installed, else by the bounded load generator
 //!    below (N keep-alive HTTP/1.1 connections for a fixed time; rounds interleaved
-//!    so drift hits all alike). Twice: with one server worker per core, sharing the
-//!    machine with the load generator as a server usually runs, and with one server
-//!    thread against a load generator on the other core, where the ratio is the
-//!    server's own cost. Server CPU per request is read from `/proc/self/stat`.
+//!    so drift hits all alike). The server has one worker per core and shares the
+//!    machine with the load generator, as a server usually runs. Server CPU per
+//!    request is read from `/proc/self/stat`; its ratio to the bare server's is the
+//!    throughput a server-bound machine would keep.
 //!
 //! `cargo bench -p bearer-benches --bench layer`; `LOOPBACK_SECS` (default 3) and
-//! `LOOPBACK_CONNS` (default 32) size the loopback part, `LOOPBACK_SECS=0` skips it.
+//! `LOOPBACK_CONNS` (default 32) size the loopback part, `LOOPBACK_SECS=0` skips it,
+//! `LOOPBACK_SERVER_THREADS` sets the server's worker threads (default: one per
+//! core) and `LOOPBACK_CLIENT=builtin` avoids wrk.
 #![allow(
     clippy::print_stdout,
     clippy::unwrap_used,
@@ -455,6 +457,7 @@ fn loopback(client: Client, threads: usize, secs: u64, conns: usize) {
     let best = |runs: &[Run]| runs.iter().map(|r| r.rps).fold(0.0, f64::max);
     let bare_rps = median(&runs[0], |r| r.rps);
     let bare_best = best(&runs[0]);
+    let bare_us = median(&runs[0], |r| r.server_us);
     for (name, runs) in [
         ("bare", &runs[0]),
         ("layered HS256", &runs[1]),
@@ -466,9 +469,10 @@ fn loopback(client: Client, threads: usize, secs: u64, conns: usize) {
         let us = median(runs, |r| r.server_us);
         let all: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.rps)).collect();
         println!(
-            "  {name:<24} median {rps:>7.0} req/s ({:>5.1}%)  best {top:>7.0} req/s ({:>5.1}%)  CPU {us:>5.2} us/req  rounds [{}]",
+            "  {name:<24} median {rps:>7.0} req/s ({:>5.1}%)  best {top:>7.0} req/s ({:>5.1}%)  server CPU {us:>4.2} us/req ({:>5.1}%)  rounds [{}]",
             100.0 * rps / bare_rps,
             100.0 * top / bare_best,
+            100.0 * bare_us / us,
             all.join(", ")
         );
     }
@@ -496,12 +500,14 @@ fn main() {
     let conns = usize::try_from(env("LOOPBACK_CONNS", 32)).unwrap_or(32);
     if secs > 0 {
         let client = Client::from_env();
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
         // As a hyper server is usually run: one worker per core, sharing the
-        // machine with the load generator.
-        loopback(client, cores, secs, conns);
-        // Server-bound: one server thread, the load generator on another core, so
-        // the ratio is the server's own cost per request.
-        loopback(client, 1, secs, conns);
+        // machine with the load generator. `LOOPBACK_SERVER_THREADS=1` gives the
+        // server one thread against a load generator on another core.
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let threads = usize::try_from(env("LOOPBACK_SERVER_THREADS", 0))
+            .ok()
+            .filter(|&t| t > 0)
+            .unwrap_or(cores);
+        loopback(client, threads, secs, conns);
     }
 }

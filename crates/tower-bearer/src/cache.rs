@@ -1,5 +1,5 @@
 //! The verified-token cache: an ECDSA, RSA or EdDSA verification costs tens of
-//! microseconds, a lookup well under one. Only the byte-identical token can hit (the
+//! microseconds and an HMAC one about a microsecond; a lookup costs well under one. Only the byte-identical token can hit (the
 //! whole token is the key), only tokens that verified are ever stored (garbage from
 //! an attacker cannot grow it), and every hit re-checks `exp`, `nbf` and maximum
 //! age against the clock and that the key ring has not changed since. Epochs and
@@ -35,13 +35,14 @@ impl TokenCacheConfig {
         TokenCacheConfig {
             max_entries,
             max_bytes,
-            symmetric: false,
+            symmetric: true,
         }
     }
 
-    /// Also caches tokens of verifiers whose keys are HMAC secrets. Off by default:
-    /// an HMAC check costs about 1 us, a hit about half that, so it pays only on
-    /// very cheap handlers.
+    /// Whether tokens of verifiers whose keys are HMAC secrets are cached too. On by
+    /// default: a hit (about 0.4 us) costs well under an HS256 check (about 1 us) on
+    /// the bench machine, and clients reuse a token for its whole life. Turn it off
+    /// when tokens are rarely presented twice, so misses do not pay for inserts.
     pub fn include_symmetric(mut self, on: bool) -> Self {
         self.symmetric = on;
         self
@@ -59,7 +60,7 @@ impl TokenCacheConfig {
 }
 
 impl Default for TokenCacheConfig {
-    /// 10 000 tokens and 16 MiB, asymmetric keys only.
+    /// 10 000 tokens and 16 MiB, every algorithm.
     fn default() -> Self {
         TokenCacheConfig::new(10_000, 16 * 1024 * 1024)
     }

@@ -415,3 +415,17 @@ impl ThrottleStore for MemoryThrottleStore {
         ready(Ok(removed))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory_stores_conform() {
+        conformance::session_store(MemorySessionStore::new).await;
+        conformance::throttle_store(MemoryThrottleStore::new).await;
+        conformance::user_store(MemoryUserStore::new).await;
+        conformance::client_store(MemoryClientStore::new).await;
+    }
+}

@@ -1,4 +1,7 @@
 //! The worked examples of RFC 7515 appendix A and RFC 8037 appendix A.
+// `allow-unwrap-in-tests` covers #[test] functions only; the helpers below panic on
+// bad fixtures by design.
+#![allow(clippy::unwrap_used)]
 
 use token_core::{
     Algorithm, Jwk, KeyError, KeyRing, ManualClock, SigningKey, Verifier, VerifyError, VerifyingKey,

@@ -1,5 +1,6 @@
 //! A real issuer on a real TCP port, and a real HTTP/1.1 client.
-#![allow(dead_code, unreachable_pub)]
+// Test support: panicking is how it reports.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -12,9 +12,10 @@ use std::fmt;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use argon2::password_hash::phc::PasswordHash as Phc;
-use argon2::{Algorithm, Argon2, CustomizedPasswordHasher, Params, PasswordVerifier, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash as Phc, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use ring::rand::SecureRandom;
+use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
@@ -163,7 +164,7 @@ impl Hasher {
         let params = policy.params()?;
         // Hash once up front: the dummy that unknown users are verified against, so a
         // miss costs what a hit costs.
-        let dummy = hash_with(&params, "not a real password")?;
+        let dummy = hash_with(&mut Scratch::new(&params), &params, "not a real password")?;
         let (tx, rx) = sync_channel::<Job>(queue.max(1));
         let rx = Arc::new(Mutex::new(rx));
         let workers = workers.max(1);
@@ -243,6 +244,7 @@ fn worker(
     priority: HashPriority,
 ) {
     lower_priority(priority);
+    let mut scratch = Scratch::new(params);
     loop {
         // The lock is held only while waiting for the next job, never while hashing.
         let job = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
@@ -256,9 +258,9 @@ fn worker(
                 reply,
             } => {
                 let verdict = match &hash {
-                    Some(hash) => verify_with(params, &password, hash),
+                    Some(hash) => verify_with(&mut scratch, params, &password, hash),
                     None => {
-                        let _ = verify_with(params, &password, dummy);
+                        let _ = verify_with(&mut scratch, params, &password, dummy);
                         Verdict {
                             ok: false,
                             needs_rehash: false,
@@ -268,7 +270,7 @@ fn worker(
                 let _ = reply.send(verdict);
             }
             Job::Hash { password, reply } => {
-                let _ = reply.send(hash_with(params, &password));
+                let _ = reply.send(hash_with(&mut scratch, params, &password));
             }
         }
     }
@@ -298,13 +300,56 @@ fn lower_priority(priority: HashPriority) {
 #[cfg(not(unix))]
 fn lower_priority(_priority: HashPriority) {}
 
+/// A worker's argon2 memory, allocated once. Allocating and zeroing 19 MiB for every
+/// hash (what the argon2 crate's own API does) cost a third again as much as the
+/// hash itself in the benchmarks; argon2 writes every block before it reads it, so
+/// the memory is reused as it is.
+struct Scratch {
+    blocks: Vec<Block>,
+}
+
+impl Scratch {
+    fn new(params: &Params) -> Self {
+        Scratch {
+            blocks: vec![Block::new(); params.block_count()],
+        }
+    }
+
+    fn hash(
+        &mut self,
+        argon: &Argon2<'_>,
+        params: &Params,
+        password: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> bool {
+        let need = params.block_count();
+        if need <= self.blocks.len() {
+            return argon
+                .hash_password_into_with_memory(password, salt, out, &mut self.blocks[..need])
+                .is_ok();
+        }
+        // A hash made with more memory than the current policy (an old, stronger
+        // one): take what it needs just this once rather than keep it.
+        let mut blocks = vec![Block::new(); need];
+        argon
+            .hash_password_into_with_memory(password, salt, out, &mut blocks)
+            .is_ok()
+    }
+}
+
 /// Upper bounds on parameters read back from a store, so a corrupted or hostile row
 /// cannot make one verification take a gigabyte or a minute.
 const MAX_M_KIB: u32 = 1024 * 1024;
 const MAX_T: u32 = 64;
 const MAX_P: u32 = 64;
 
-fn verify_with(current: &Params, password: &str, hash: &PasswordHash) -> Verdict {
+fn verify_with(
+    scratch: &mut Scratch,
+    current: &Params,
+    password: &str,
+    hash: &PasswordHash,
+) -> Verdict {
     let no = Verdict {
         ok: false,
         needs_rehash: false,
@@ -313,36 +358,72 @@ fn verify_with(current: &Params, password: &str, hash: &PasswordHash) -> Verdict
         tracing::warn!("a stored password hash is not a valid PHC string");
         return no;
     };
-    let Ok(params) = Params::try_from(&phc) else {
+    let (Ok(params), Ok(algorithm), Some(salt), Some(expected)) = (
+        Params::try_from(&phc),
+        Algorithm::try_from(phc.algorithm.as_str()),
+        phc.salt.as_ref(),
+        phc.hash.as_ref(),
+    ) else {
+        tracing::warn!("a stored password hash is not a complete argon2 PHC string");
+        return no;
+    };
+    let Ok(version) = phc.version.map_or(Ok(Version::V0x13), Version::try_from) else {
         return no;
     };
     if params.m_cost() > MAX_M_KIB || params.t_cost() > MAX_T || params.p_cost() > MAX_P {
         tracing::warn!("a stored password hash has parameters beyond the accepted bounds");
         return no;
     }
-    let ok = Argon2::default()
-        .verify_password(password.as_bytes(), &phc)
-        .is_ok();
-    let same_algorithm = phc.algorithm.as_str() == Algorithm::Argon2id.ident().as_str()
-        && phc.version == Some(Version::V0x13.into());
+    let mut out = Zeroizing::new(vec![0u8; expected.len()]);
+    let argon = Argon2::new(algorithm, version, params.clone());
+    if !scratch.hash(
+        &argon,
+        &params,
+        password.as_bytes(),
+        salt.as_ref(),
+        &mut out,
+    ) {
+        return no;
+    }
+    let ok: bool = out.as_slice().ct_eq(expected.as_bytes()).into();
+    let same_algorithm = algorithm == Algorithm::Argon2id && version == Version::V0x13;
     let same_params = params.m_cost() == current.m_cost()
         && params.t_cost() == current.t_cost()
         && params.p_cost() == current.p_cost()
-        && params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN) == Params::DEFAULT_OUTPUT_LEN;
+        && expected.len() == Params::DEFAULT_OUTPUT_LEN;
     Verdict {
         ok,
         needs_rehash: ok && !(same_algorithm && same_params),
     }
 }
 
-fn hash_with(params: &Params, password: &str) -> Result<PasswordHash, PasswordError> {
+fn hash_with(
+    scratch: &mut Scratch,
+    params: &Params,
+    password: &str,
+) -> Result<PasswordHash, PasswordError> {
     let mut salt = [0u8; 16];
     crate::refresh_token::rng()
         .fill(&mut salt)
         .map_err(|_| PasswordError::Random)?;
-    let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password_customized(password.as_bytes(), &salt, None, None, params.clone())
-        .map_err(|_| PasswordError::InvalidPolicy)?;
+    let mut out = Zeroizing::new([0u8; Params::DEFAULT_OUTPUT_LEN]);
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    if !scratch.hash(
+        &argon,
+        params,
+        password.as_bytes(),
+        &salt,
+        out.as_mut_slice(),
+    ) {
+        return Err(PasswordError::InvalidPolicy);
+    }
+    let phc = Phc {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|_| PasswordError::InvalidPolicy)?,
+        salt: Some(Salt::new(&salt).map_err(|_| PasswordError::InvalidPolicy)?),
+        hash: Some(Output::new(out.as_slice()).map_err(|_| PasswordError::InvalidPolicy)?),
+    };
     Ok(PasswordHash(phc.to_string()))
 }
 
@@ -355,7 +436,8 @@ pub fn hash_password(
     if password.len() > MAX_PASSWORD_LEN {
         return Err(PasswordError::TooLong);
     }
-    hash_with(&policy.params()?, password)
+    let params = policy.params()?;
+    hash_with(&mut Scratch::new(&params), &params, password)
 }
 
 #[cfg(test)]
@@ -366,53 +448,79 @@ mod tests {
         Zeroizing::new(s.to_owned())
     }
 
+    const YES: Verdict = Verdict {
+        ok: true,
+        needs_rehash: false,
+    };
+    const YES_REHASH: Verdict = Verdict {
+        ok: true,
+        needs_rehash: true,
+    };
+
     #[test]
     fn hashes_are_argon2id_phc_and_verify() {
         let hash = hash_password("hunter2", PasswordPolicy::INSECURE_FAST).unwrap();
         assert!(hash.as_phc().starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
         let params = PasswordPolicy::INSECURE_FAST.params().unwrap();
-        assert_eq!(
-            verify_with(&params, "hunter2", &hash),
-            Verdict {
-                ok: true,
-                needs_rehash: false
-            }
-        );
-        assert!(!verify_with(&params, "hunter3", &hash).ok);
+        let s = &mut Scratch::new(&params);
+        assert_eq!(verify_with(s, &params, "hunter2", &hash), YES);
+        assert!(!verify_with(s, &params, "hunter3", &hash).ok);
         assert!(!format!("{hash:?}").contains("argon2"));
+        // Interoperable with the argon2 crate's own hasher and verifier.
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+        let phc = Phc::new(hash.as_phc()).unwrap();
+        assert!(Argon2::default().verify_password(b"hunter2", &phc).is_ok());
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+            .hash_password_with_salt(b"pw", b"saltsaltsalt")
+            .unwrap();
+        assert_eq!(
+            verify_with(
+                s,
+                &params,
+                "pw",
+                &PasswordHash::from_phc(theirs.to_string())
+            ),
+            YES
+        );
     }
 
     #[test]
     fn changed_parameters_ask_for_a_rehash() {
-        let old = hash_password(
-            "pw",
-            PasswordPolicy {
-                memory_kib: 32,
-                iterations: 1,
-                parallelism: 1,
-            },
-        )
-        .unwrap();
+        let weaker = PasswordPolicy {
+            memory_kib: 32,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let old = hash_password("pw", weaker).unwrap();
         let params = PasswordPolicy::INSECURE_FAST.params().unwrap();
-        assert_eq!(
-            verify_with(&params, "pw", &old),
-            Verdict {
-                ok: true,
-                needs_rehash: true
-            }
-        );
+        let s = &mut Scratch::new(&params);
+        assert_eq!(verify_with(s, &params, "pw", &old), YES_REHASH);
         // A wrong password never asks for a rehash.
-        assert!(!verify_with(&params, "nope", &old).needs_rehash);
+        assert!(!verify_with(s, &params, "nope", &old).needs_rehash);
+        // An older, stronger hash needs more memory than the scratch holds.
+        let stronger = PasswordPolicy {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let strong = hash_password("pw", stronger).unwrap();
+        assert_eq!(verify_with(s, &params, "pw", &strong), YES_REHASH);
+        assert_eq!(
+            verify_with(s, &params, "pw", &old),
+            YES_REHASH,
+            "and the scratch still works"
+        );
     }
 
     #[test]
     fn absurd_stored_parameters_are_refused_without_hashing() {
         let params = PasswordPolicy::INSECURE_FAST.params().unwrap();
+        let s = &mut Scratch::new(&params);
         let hostile = PasswordHash::from_phc(
             "$argon2id$v=19$m=4000000,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
         );
-        assert!(!verify_with(&params, "pw", &hostile).ok);
-        assert!(!verify_with(&params, "pw", &PasswordHash::from_phc("garbage")).ok);
+        assert!(!verify_with(s, &params, "pw", &hostile).ok);
+        assert!(!verify_with(s, &params, "pw", &PasswordHash::from_phc("garbage")).ok);
     }
 
     #[test]

@@ -231,6 +231,8 @@ impl Issuer {
         let until = now
             .saturating_add(self.inner.config.access_ttl)
             .saturating_add(60);
+        // Keys retired by earlier rotations whose tokens have all expired go first.
+        self.inner.keys.prune(now);
         let rotated = self.inner.keys.rotate(next, until)?;
         let mut event = AuditEvent::new(AuditKind::KeyRotated, now);
         event.reason = Some("signing key rotated");
@@ -244,10 +246,12 @@ impl Issuer {
     }
 
     /// Housekeeping: deletes families (and revoked token ids) that ended more than an
-    /// access lifetime ago, and idle throttle entries, in batches.
+    /// access lifetime ago, and idle throttle entries, in batches; drops retired
+    /// signing keys whose tokens have all expired. Run it periodically.
     pub async fn purge_expired(&self) -> Result<Purged, AdminError> {
         const BATCH: usize = 1000;
         let now = self.now();
+        self.inner.keys.prune(now);
         // Keep ended families one access lifetime (plus slack) so the access tokens
         // minted from them still find their revocation.
         let ended_before = now

@@ -147,7 +147,7 @@ impl Issuer {
         scope: &Scopes,
         meta: &RequestMeta,
     ) -> Result<Issued, Error> {
-        self.refresh_inner(refresh_token, scope, meta)
+        self.refresh_inner(refresh_token, scope, None, meta)
             .await
             .map_err(|f| f.error)
     }
@@ -453,10 +453,13 @@ impl Issuer {
         Ok(Some((parsed.generation, family)))
     }
 
+    /// `client`, when the request identified one, must be the client the family was
+    /// issued to (RFC 6749 section 6).
     pub(crate) async fn refresh_inner(
         &self,
         token: &str,
         scope: &Scopes,
+        client: Option<&Client>,
         meta: &RequestMeta,
     ) -> Result<Issued, RefreshFailure> {
         let now = self.now();
@@ -476,6 +479,11 @@ impl Issuer {
 
         // Everything that can refuse without ending the family happens before the
         // rotation, so a refused request never costs the holder their session.
+        if let Some(client) = client
+            && family.client_id.as_deref() != Some(client.id.as_str())
+        {
+            return Err(Error::InvalidGrant(BAD_REFRESH).into());
+        }
         let narrowed = family
             .scopes
             .narrow(scope)

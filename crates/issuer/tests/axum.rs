@@ -17,9 +17,12 @@ async fn nest_service_under_auth_with_connect_info() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .unwrap();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
 
     let body = "username=alice&password=correct+horse";
@@ -27,7 +30,10 @@ async fn nest_service_under_auth_with_connect_info() {
         addr,
         Method::POST,
         "/auth/token",
-        &[("content-type", "application/x-www-form-urlencoded"), ("user-agent", "axum-test")],
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("user-agent", "axum-test"),
+        ],
         body.into(),
     )
     .await;
@@ -37,6 +43,13 @@ async fn nest_service_under_auth_with_connect_info() {
     // The client address came from axum's ConnectInfo.
     let event = &env.audit.of_kind(AuditKind::LoginSucceeded)[0];
     assert_eq!(event.ip, Some([127, 0, 0, 1].into()));
-    let jwks = send(addr, Method::GET, "/auth/.well-known/jwks.json", &[], "".into()).await;
+    let jwks = send(
+        addr,
+        Method::GET,
+        "/auth/.well-known/jwks.json",
+        &[],
+        "".into(),
+    )
+    .await;
     assert_eq!(jwks.status, 200);
 }

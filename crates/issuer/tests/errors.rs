@@ -211,6 +211,25 @@ async fn unusable_refresh_tokens_are_invalid_grant() {
     let next = env.refresh_body(&good).await;
     assert_eq!(next.status, 200);
 
+    // Presented by another client than the one it was issued to.
+    let mine = env.login_cli("a").await.field("refresh_token");
+    env.form(
+        "/auth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &mine),
+            ("client_id", "spa"),
+        ],
+        &[],
+    )
+    .await
+    .assert_error(400, "invalid_grant");
+    assert_eq!(
+        env.refresh_body(&mine).await.status,
+        200,
+        "and that did not cost the session"
+    );
+
     // Revoked.
     let revoked = env.login_cli("a").await.field("refresh_token");
     env.form("/auth/revoke", &[("token", &revoked)], &[]).await;

@@ -54,6 +54,23 @@ async fn body_transport_login_use_refresh_logout() {
     assert_ne!(rotated, refresh);
     assert_eq!(next.field("scope"), "a");
 
+    // The RFC 6749 section 6 form at /token works as well, for the client the
+    // family was issued to.
+    let form = env
+        .form(
+            "/auth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &rotated),
+                ("client_id", "cli"),
+                ("scope", "a"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(form.status, 200, "{}", form.text());
+    let rotated = form.field("refresh_token");
+
     // Logout: 204, and the session is over for both of its tokens.
     let out = env
         .json("/auth/logout", &json!({ "refresh_token": rotated }), &[])

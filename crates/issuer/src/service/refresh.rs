@@ -34,7 +34,7 @@ pub(super) async fn handle(
             false,
         ),
     };
-    match issuer.refresh_inner(token, &scope, meta).await {
+    match issuer.refresh_inner(token, &scope, None, meta).await {
         Ok(issued) => response::token(issuer, &issued),
         // Clear the cookie only when the family is dead: a grace replay or a
         // throttled or mis-scoped request keeps it.

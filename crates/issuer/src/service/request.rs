@@ -2,6 +2,7 @@
 //! address and the origin check.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use base64::Engine as _;
@@ -77,9 +78,16 @@ pub(crate) fn body_type(headers: &HeaderMap) -> BodyType {
 }
 
 /// Request parameters, each present at most once (RFC 6749 section 3.1).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Params {
     map: HashMap<String, String>,
+}
+
+impl fmt::Debug for Params {
+    // Values include passwords, secrets and tokens: only the names are shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.map.keys()).finish()
+    }
 }
 
 impl Params {
@@ -160,7 +168,6 @@ impl Params {
 }
 
 /// How the client identified itself.
-#[derive(Debug)]
 pub(crate) enum ClientCredentials<'a> {
     /// Not at all.
     None,
@@ -168,6 +175,20 @@ pub(crate) enum ClientCredentials<'a> {
     Id(&'a str),
     /// A secret, by HTTP Basic or in the form.
     Secret { id: String, secret: String },
+}
+
+impl fmt::Debug for ClientCredentials<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientCredentials::None => f.write_str("None"),
+            ClientCredentials::Id(id) => f.debug_tuple("Id").field(id).finish(),
+            ClientCredentials::Secret { id, .. } => f
+                .debug_struct("Secret")
+                .field("id", id)
+                .field("secret", &"<redacted>")
+                .finish(),
+        }
+    }
 }
 
 /// Client authentication per RFC 6749 section 2.3.1: HTTP Basic (with both parts
@@ -349,6 +370,9 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let shown = format!("{:?}", client_credentials(&headers, &params).unwrap());
+        assert!(!shown.contains("s:cret"), "{shown}");
+        assert!(!format!("{:?}", Params::form(b"password=hunter2").unwrap()).contains("hunter2"));
         let both = Params::form(b"client_secret=x&client_id=my+client").unwrap();
         assert!(client_credentials(&headers, &both).is_err());
     }

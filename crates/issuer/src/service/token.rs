@@ -31,9 +31,9 @@ pub(super) async fn handle(
         }
         Some("refresh_token") => {
             let token = params.require("refresh_token", "refresh_token is required")?;
-            resolve(issuer, credentials, meta).await?;
+            let client = resolve(issuer, credentials, meta).await?;
             let issued = issuer
-                .refresh_inner(token, &scope, meta)
+                .refresh_inner(token, &scope, client.as_ref(), meta)
                 .await
                 .map_err(|failure| failure.error)?;
             response::token(issuer, &issued)

@@ -345,6 +345,54 @@ fn spawn_login_load(
         .collect()
 }
 
+/// How busy the rest of the machine was during a phase: the share of all CPU time
+/// used by other processes (from `/proc`; `None` where there is no `/proc`). The
+/// machine is shared, so every figure is printed with it.
+struct Foreign {
+    start: Option<(u64, u64, u64)>,
+}
+
+impl Foreign {
+    fn start() -> Foreign {
+        Foreign {
+            start: cpu_sample(),
+        }
+    }
+
+    fn share(&self) -> String {
+        match (self.start, cpu_sample()) {
+            (Some((t0, b0, s0)), Some((t1, b1, s1))) if t1 > t0 => {
+                let foreign = (b1 - b0).saturating_sub(s1 - s0);
+                format!(
+                    "other processes {:.0}%",
+                    100.0 * foreign as f64 / (t1 - t0) as f64
+                )
+            }
+            _ => "other processes unknown".to_owned(),
+        }
+    }
+}
+
+/// (total ticks, busy ticks) of the machine and this process's own ticks.
+fn cpu_sample() -> Option<(u64, u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = cpu.iter().take(8).sum();
+    let idle = cpu.get(3)? + cpu.get(4)?;
+    let own = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = own.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let own_ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some((total, total - idle, own_ticks))
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -370,22 +418,27 @@ fn load_runs() {
     );
 
     let plain = raw_hash_rate(duration, false);
+    let probe = Foreign::start();
     let raw = raw_hash_rate(duration, true);
     println!(
         "raw argon2id (m=19456 KiB, t=2, p=1), {} threads: {raw:.1} hashes/s with memory reused \
-         ({plain:.1}/s through the argon2 crate's allocating API); ratios below are against {raw:.1}",
-        cores()
+         ({plain:.1}/s through the argon2 crate's allocating API); ratios below are against {raw:.1} [{}]",
+        cores(),
+        probe.share()
     );
 
     let inproc_issuer = issuer(&rt, Algorithm::EdDSA, HashPriority::Low);
+    let probe = Foreign::start();
     let logins = login_rate_in_process(&rt, &inproc_issuer, duration);
     drop(inproc_issuer);
     println!(
-        "logins in process (EdDSA): {logins:.1}/s = {:.1}% of the raw hash rate",
-        100.0 * logins / raw
+        "logins in process (EdDSA): {logins:.1}/s = {:.1}% of the raw hash rate [{}]",
+        100.0 * logins / raw,
+        probe.share()
     );
 
     let loop_issuer = issuer(&rt, Algorithm::EdDSA, HashPriority::Low);
+    let probe = Foreign::start();
     let loop_logins = rt.block_on(async {
         let addr = serve(loop_issuer.clone()).await;
         let stop = Arc::new(AtomicBool::new(false));
@@ -401,28 +454,32 @@ fn load_runs() {
     });
     drop(loop_issuer);
     println!(
-        "logins over loopback (EdDSA): {loop_logins:.1}/s = {:.1}% of the raw hash rate",
-        100.0 * loop_logins / raw
+        "logins over loopback (EdDSA): {loop_logins:.1}/s = {:.1}% of the raw hash rate [{}]",
+        100.0 * loop_logins / raw,
+        probe.share()
     );
 
     for alg in [Algorithm::HS256, Algorithm::EdDSA] {
         let issuer = issuer(&rt, alg, HashPriority::Low);
+        let probe = Foreign::start();
         let (rate, mut lat) = rt.block_on(async {
             let addr = serve(issuer.clone()).await;
             refresh_load(addr, 4 * cores(), Duration::ZERO, duration).await
         });
         lat.sort();
         println!(
-            "refreshes over loopback ({alg}, {} connections): {rate:.0}/s, p50 {:.3} ms, p99 {:.3} ms",
+            "refreshes over loopback ({alg}, {} connections): {rate:.0}/s, p50 {:.3} ms, p99 {:.3} ms [{}]",
             4 * cores(),
             ms(percentile(&lat, 0.50)),
-            ms(percentile(&lat, 0.99))
+            ms(percentile(&lat, 0.99)),
+            probe.share()
         );
     }
 
     // Refresh latency alone, then while logins saturate every core.
     for priority in [HashPriority::Low, HashPriority::Idle, HashPriority::Normal] {
         let issuer = issuer(&rt, Algorithm::EdDSA, priority);
+        let probe = Foreign::start();
         let (idle, loaded, login_rate) = rt.block_on(async {
             let addr = serve(issuer.clone()).await;
             let pause = Duration::from_millis(2);
@@ -448,12 +505,13 @@ fn load_runs() {
         let (idle99, loaded99) = (percentile(&idle, 0.99), percentile(&loaded, 0.99));
         println!(
             "refresh p99 with hashing at {priority:?} priority: idle {:.3} ms (p50 {:.3}), \
-             under login saturation {:.3} ms (p50 {:.3}; {login_rate:.1} logins/s) = {:.2}x idle",
+             under login saturation {:.3} ms (p50 {:.3}; {login_rate:.1} logins/s) = {:.2}x idle [{}]",
             ms(idle99),
             ms(percentile(&idle, 0.50)),
             ms(loaded99),
             ms(percentile(&loaded, 0.50)),
-            loaded99.as_secs_f64() / idle99.as_secs_f64()
+            loaded99.as_secs_f64() / idle99.as_secs_f64(),
+            probe.share()
         );
     }
 }

@@ -215,6 +215,13 @@ mod tests {
         assert_eq!(r.status(), 401);
         assert_eq!(r.headers()[WWW_AUTHENTICATE], "Basic realm=\"issuer\"");
         assert_eq!(r.headers()[CACHE_CONTROL], "no-store");
+        let r = Error::from(PasswordError::Busy).into_response();
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()[RETRY_AFTER], "1");
+        assert_eq!(
+            Error::from(PasswordError::TooLong),
+            Error::InvalidGrant(BAD_CREDENTIALS)
+        );
         let r = Error::Throttled { retry_after: 7 }.into_response();
         assert_eq!(r.status(), 429);
         assert_eq!(r.headers()[RETRY_AFTER], "7");

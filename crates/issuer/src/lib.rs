@@ -37,7 +37,34 @@
 //!
 //! Mount the endpoints with `Router::new().nest_service("/auth", issuer.service())`
 //! in axum, or under any prefix in hyper (set
-//! [`IssuerBuilder::mount_path`] so the refresh cookie's `Path` matches).
+//! [`IssuerBuilder::mount_path`] so the refresh cookie's `Path` matches). In plain
+//! hyper, put the peer address in the request's extensions as a [`ClientAddr`] so
+//! throttling and audit see it:
+//!
+//! ```no_run
+//! use hyper::service::service_fn;
+//! use hyper_util::rt::TokioIo;
+//! use issuer::{ClientAddr, Issuer};
+//! use tower_service::Service;
+//!
+//! async fn serve(issuer: Issuer) -> std::io::Result<()> {
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     loop {
+//!         let (stream, peer) = listener.accept().await?;
+//!         let service = issuer.service();
+//!         tokio::spawn(async move {
+//!             let svc = service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
+//!                 request.extensions_mut().insert(ClientAddr(peer));
+//!                 // Anything outside /auth would be routed elsewhere here.
+//!                 service.clone().call(request)
+//!             });
+//!             let _ = hyper::server::conn::http1::Builder::new()
+//!                 .serve_connection(TokioIo::new(stream), svc)
+//!                 .await;
+//!         });
+//!     }
+//! }
+//! ```
 //!
 //! # How refresh works
 //!
@@ -99,7 +126,7 @@ pub use password::{
 };
 pub use refresh_token::{RefreshKey, RefreshKeyError, RefreshToken};
 pub use service::{ClientAddr, IssuerService};
-pub use store::{ClientStore, SessionStore, StoreError, ThrottleStore, UserStore};
+pub use store::{ClientStore, SessionStore, StoreError, StoreFuture, ThrottleStore, UserStore};
 pub use throttle::{LockoutPolicy, RateLimit, ThrottleEntry, ThrottlePolicy};
 pub use transport::RefreshTransport;
 pub use user::{User, normalize_login};

@@ -549,4 +549,33 @@ mod tests {
             );
         });
     }
+
+    #[test]
+    fn a_full_queue_says_busy_at_once() {
+        let slow = PasswordPolicy {
+            memory_kib: 8192,
+            iterations: 2,
+            parallelism: 1,
+        };
+        let hasher = Hasher::start(slow, 1, 1, HashPriority::Normal).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let results = rt.block_on(async {
+            let (a, b, c, d, e) = tokio::join!(
+                hasher.verify(pz("1"), None),
+                hasher.verify(pz("2"), None),
+                hasher.verify(pz("3"), None),
+                hasher.verify(pz("4"), None),
+                hasher.verify(pz("5"), None),
+            );
+            [a, b, c, d, e]
+        });
+        // One job runs, one waits, the rest are refused without waiting.
+        let busy = results
+            .iter()
+            .filter(|r| **r == Err(PasswordError::Busy))
+            .count();
+        assert!(busy >= 2, "{results:?}");
+    }
 }

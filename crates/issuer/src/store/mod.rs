@@ -45,7 +45,10 @@ pub enum StoreError {
     Unsupported(&'static str),
 }
 
-type Fut<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
+/// What every store method returns: a boxed, sendable future of a result.
+pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
+
+type Fut<'a, T> = StoreFuture<'a, T>;
 
 fn unsupported<'a, T: Send + 'a>(what: &'static str) -> Fut<'a, T> {
     Box::pin(async move { Err(StoreError::Unsupported(what)) })

@@ -268,6 +268,27 @@ impl fmt::Debug for QueuedAudit {
     }
 }
 
+/// The window length of a limit, as [`ThrottleEntry::hit`](crate::ThrottleEntry::hit)
+/// computes it.
+pub(crate) fn window_secs(limit: crate::throttle::RateLimit) -> i64 {
+    i64::try_from(limit.window_secs).unwrap_or(i64::MAX).max(1)
+}
+
+/// What [`ThrottleEntry::hit`](crate::ThrottleEntry::hit) answers, from the state a
+/// counting statement returned.
+pub(crate) fn hit_answer(
+    now: i64,
+    window_start: i64,
+    count: i64,
+    limit: crate::throttle::RateLimit,
+) -> Option<u64> {
+    let count = u32::try_from(count).unwrap_or(u32::MAX);
+    (count > limit.limit).then(|| {
+        let end = window_start.saturating_add(window_secs(limit));
+        u64::try_from(end.saturating_sub(now)).unwrap_or(0).max(1)
+    })
+}
+
 /// The text of an event's address, for storage.
 pub(crate) fn ip_text(ip: Option<IpAddr>) -> Option<String> {
     ip.map(|ip| ip.to_string())

@@ -33,7 +33,7 @@ use token_core::{BoxFuture, Scopes};
 use super::config::{Backend, StoreConfig, Stores};
 use super::sql::{
     self, AuditWriter, QueuedAudit, SqlRow, client_columns, client_from_row,
-    family_from_row, impl_sql_row, ip_text, to_i64, to_u64, user_from_row,
+    family_from_row, hit_answer, impl_sql_row, ip_text, to_i64, to_u64, user_from_row, window_secs,
 };
 use super::{
     ClientStore, EpochFeed, SessionStore, StoreError, StoreFuture, ThrottleStore, UserStore,
@@ -619,24 +619,6 @@ impl SessionStore for SqliteStore {
             Ok(row.is_some())
         })
     }
-}
-
-/// The window length of a limit, as [`ThrottleEntry::hit`] computes it.
-pub(crate) fn window_secs(limit: RateLimit) -> i64 {
-    i64::try_from(limit.window_secs).unwrap_or(i64::MAX).max(1)
-}
-
-/// Seconds to wait, as [`ThrottleEntry::hit`] answers, from the counted state.
-pub(crate) fn hit_answer(now: i64, window_start: i64, count: i64, limit: RateLimit) -> Option<u64> {
-    let entry = ThrottleEntry {
-        window_start,
-        count: u32::try_from(count).unwrap_or(u32::MAX),
-        ..ThrottleEntry::default()
-    };
-    (entry.count > limit.limit).then(|| {
-        let end = window_start.saturating_add(window_secs(limit));
-        u64::try_from(end.saturating_sub(now)).unwrap_or(0).max(1)
-    })
 }
 
 fn throttle_from_row(row: &SqliteRow) -> Result<ThrottleEntry, StoreError> {

@@ -91,6 +91,7 @@ impl PgStore {
     }
 
     /// Like [`open`](Self::open) without epoch propagation: users and clients only.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) async fn open_users_only(config: &StoreConfig) -> Result<PgStore, StoreError> {
         Self::open_with(config, false).await
     }
@@ -906,6 +907,6 @@ mod tests {
 
     #[test]
     fn embedded_migrations_match_the_files() {
-        super::super::sql::tests_support::check_migrations("postgres", MIGRATIONS);
+        sql::tests_support::check_migrations("postgres", MIGRATIONS);
     }
 }

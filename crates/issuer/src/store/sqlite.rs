@@ -783,6 +783,6 @@ mod tests {
 
     #[test]
     fn embedded_migrations_match_the_files() {
-        super::super::sql::tests_support::check_migrations("sqlite", MIGRATIONS);
+        sql::tests_support::check_migrations("sqlite", MIGRATIONS);
     }
 }

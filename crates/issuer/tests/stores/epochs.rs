@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use issuer::store::{self, StoreConfig, Stores};
+use issuer::store::{self, EpochFeed, StoreConfig, Stores};
 use issuer::{Issuer, PasswordPolicy};
 use sqlx::Connection;
 use token_core::{Algorithm, EpochSource, SigningKey};
@@ -29,9 +29,9 @@ fn issuer(stores: Stores) -> Issuer {
         .unwrap()
 }
 
-async fn wait_listening(feeds: &[issuer::store::EpochFeed]) {
+async fn wait_listening(feeds: &[EpochFeed]) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !feeds.iter().all(issuer::store::EpochFeed::is_listening) {
+    while !feeds.iter().all(EpochFeed::is_listening) {
         assert!(Instant::now() < deadline, "listeners subscribe");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -60,7 +60,7 @@ async fn bump_and_observe(a: &Issuer, b: &Arc<dyn EpochSource>, user: &str) -> D
     }
 }
 
-async fn two_instances(config: &StoreConfig) -> (Issuer, Issuer, Vec<issuer::store::EpochFeed>) {
+async fn two_instances(config: &StoreConfig) -> (Issuer, Issuer, Vec<EpochFeed>) {
     let a = store::open(config).await.unwrap();
     let b = store::open(config).await.unwrap();
     let feeds = vec![a.epochs.clone().unwrap(), b.epochs.clone().unwrap()];

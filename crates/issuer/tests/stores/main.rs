@@ -9,4 +9,5 @@ mod common;
 mod conformance;
 mod epochs;
 mod faults;
+mod open;
 mod support;

@@ -4,7 +4,7 @@
 //! drop, panics included.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -373,10 +373,6 @@ impl PrivateRedis {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir.0
     }
 }
 

@@ -192,14 +192,20 @@ async fn reuse_revokes_the_family(store: &impl SessionStore) {
     // So is a generation from the future, and one no store can hold.
     for (id, presented) in [("f3", 3), ("f4", u64::MAX)] {
         store.create(&sample_family(id, "u1", T0)).await.unwrap();
-        let RotateOutcome::Reuse(f) = store.rotate(request(id, presented, T0 + 1, 5)).await.unwrap()
+        let RotateOutcome::Reuse(f) = store
+            .rotate(request(id, presented, T0 + 1, 5))
+            .await
+            .unwrap()
         else {
             panic!("generation {presented} of a family at generation 1 is reuse");
         };
         assert_eq!(f.generation, 1, "reuse never rotates");
         assert_eq!(
             store.get(id).await.unwrap().unwrap().revoked,
-            Some(crate::family::Revocation { at: T0 + 1, reason: RevokeReason::Reuse }),
+            Some(crate::family::Revocation {
+                at: T0 + 1,
+                reason: RevokeReason::Reuse
+            }),
             "reuse is persisted"
         );
     }
@@ -222,7 +228,10 @@ async fn dead_families_stay_dead(store: &impl SessionStore) {
     });
     store.create(&f).await.unwrap();
     assert_eq!(
-        store.rotate(request("revoked", 1, T0 + 2, 5)).await.unwrap(),
+        store
+            .rotate(request("revoked", 1, T0 + 2, 5))
+            .await
+            .unwrap(),
         RotateOutcome::Dead(DeadFamily::Revoked(RevokeReason::Logout)),
         "a revoked family says why"
     );
@@ -240,10 +249,17 @@ async fn dead_families_stay_dead(store: &impl SessionStore) {
             "expiry comes before any generation check"
         );
     }
-    assert_eq!(store.get("expired").await.unwrap(), Some(expired), "unchanged");
+    assert_eq!(
+        store.get("expired").await.unwrap(),
+        Some(expired),
+        "unchanged"
+    );
 
     // A huge idle lifetime saturates to the absolute expiry.
-    store.create(&sample_family("long", "u1", T0)).await.unwrap();
+    store
+        .create(&sample_family("long", "u1", T0))
+        .await
+        .unwrap();
     let mut long = request("long", 1, T0 + 1, 5);
     long.idle_ttl = i64::MAX;
     let RotateOutcome::Rotated(f) = store.rotate(long).await.unwrap() else {
@@ -253,7 +269,10 @@ async fn dead_families_stay_dead(store: &impl SessionStore) {
 
     // Stale: the epoch moved on after the family was made; the family is revoked.
     store.bump_epoch("u9", None, T0).await.unwrap();
-    store.create(&sample_family("stale", "u9", T0)).await.unwrap();
+    store
+        .create(&sample_family("stale", "u9", T0))
+        .await
+        .unwrap();
     assert_eq!(
         store.rotate(request("stale", 1, T0 + 1, 5)).await.unwrap(),
         RotateOutcome::Dead(DeadFamily::Stale)
@@ -529,10 +548,7 @@ async fn rotation_racing_revocation<S: SessionStore>(store: Arc<S>) {
     for round in 0..30u32 {
         let id = format!("rr{round}");
         let user = format!("racer{round}");
-        store
-            .create(&sample_family(&id, &user, T0))
-            .await
-            .unwrap();
+        store.create(&sample_family(&id, &user, T0)).await.unwrap();
         let start = Arc::new(tokio::sync::Barrier::new(2));
         let rotation = {
             let (store, start, id) = (Arc::clone(&store), Arc::clone(&start), id.clone());
@@ -547,7 +563,10 @@ async fn rotation_racing_revocation<S: SessionStore>(store: Arc<S>) {
                 start.wait().await;
                 match round % 3 {
                     0 => {
-                        store.revoke(&id, T0 + 1, RevokeReason::Logout).await.unwrap();
+                        store
+                            .revoke(&id, T0 + 1, RevokeReason::Logout)
+                            .await
+                            .unwrap();
                     }
                     1 => {
                         store
@@ -573,7 +592,10 @@ async fn rotation_racing_revocation<S: SessionStore>(store: Arc<S>) {
         for presented in [1, 2, 3] {
             assert!(
                 matches!(
-                    store.rotate(request(&id, presented, T0 + 2, 5)).await.unwrap(),
+                    store
+                        .rotate(request(&id, presented, T0 + 2, 5))
+                        .await
+                        .unwrap(),
                     RotateOutcome::Dead(_)
                 ),
                 "no live successor of a revoked family (round {round}, generation {presented})"

@@ -148,7 +148,9 @@ impl StoreConfig {
             Some(s)
                 if !s.is_empty()
                     && s.len() <= 40
-                    && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+                    && s.bytes()
+                        .next()
+                        .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
                     && s.bytes()
                         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
             {
@@ -393,7 +395,9 @@ async fn open_inner(config: &StoreConfig) -> Result<Stores, StoreError> {
     match Backend::of(&config.url)? {
         Backend::Memory => Ok(Stores::memory()),
         #[cfg(feature = "sqlite")]
-        Backend::Sqlite => Ok(super::sqlite::SqliteStore::open(config).await?.into_stores()),
+        Backend::Sqlite => Ok(super::sqlite::SqliteStore::open(config)
+            .await?
+            .into_stores()),
         #[cfg(feature = "postgres")]
         Backend::Postgres => Ok(super::postgres::PgStore::open(config).await?.into_stores()),
         #[cfg(feature = "redis")]

@@ -342,7 +342,11 @@ mod tests {
         store.bump_epoch("u", None, 0).await.unwrap();
         assert_eq!(feed.version(&store, "u").await.unwrap(), 0, "cached");
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(feed.version(&store, "u").await.unwrap(), 1, "past the bound");
+        assert_eq!(
+            feed.version(&store, "u").await.unwrap(),
+            1,
+            "past the bound"
+        );
     }
 
     #[tokio::test]

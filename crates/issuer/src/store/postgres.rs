@@ -136,7 +136,8 @@ impl PgStore {
         &self.inner.pool
     }
 
-    /// Every store of an issuer, all kept here, audit events included.
+    /// Every store of an issuer, all kept here, audit events included (written by a
+    /// background task on the current tokio runtime).
     pub fn into_stores(self) -> Stores {
         let epochs = self.inner.feed.clone();
         let store = Arc::new(self);
@@ -145,7 +146,7 @@ impl PgStore {
             clients: store.clone(),
             sessions: store.clone(),
             throttle: store.clone(),
-            audit: Some(QueuedAudit::start(PgStore::clone(&store))),
+            audit: QueuedAudit::start(PgStore::clone(&store)),
             epochs,
             backend: Backend::Postgres,
         }
@@ -199,16 +200,20 @@ async fn pool(
         })
         .connect_with(options)
         .await
-        .map_err(|e| StoreError::Unavailable(format!("could not connect to PostgreSQL at {where_}: {e}")))
+        .map_err(|e| {
+            StoreError::Unavailable(format!("could not connect to PostgreSQL at {where_}: {e}"))
+        })
 }
 
 async fn run_migrations(pool: &PgPool, schema: Option<&str>) -> Result<(), StoreError> {
     if let Some(schema) = schema {
         // The name was checked to be a plain lowercase identifier.
-        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
-            .execute(pool)
-            .await
-            .map_err(|e| StoreError::Migration(format!("could not create schema {schema}: {e}")))?;
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema}"
+        )))
+        .execute(pool)
+        .await
+        .map_err(|e| StoreError::Migration(format!("could not create schema {schema}: {e}")))?;
     }
     sql::migrator(MIGRATIONS)
         .run(pool)
@@ -551,7 +556,11 @@ impl SessionStore for PgStore {
                 "stale" => RotateOutcome::Dead(DeadFamily::Stale),
                 "revoked" => match family_from_row(&row)?.revoked {
                     Some(r) => RotateOutcome::Dead(DeadFamily::Revoked(r.reason)),
-                    None => return Err(StoreError::Unavailable("rotation answer without its revocation".into())),
+                    None => {
+                        return Err(StoreError::Unavailable(
+                            "rotation answer without its revocation".into(),
+                        ));
+                    }
                 },
                 "rotated" => RotateOutcome::Rotated(family_from_row(&row)?),
                 "replay" => RotateOutcome::GraceReplay(family_from_row(&row)?),
@@ -652,12 +661,11 @@ impl SessionStore for PgStore {
 
     fn epoch<'a>(&'a self, user_id: &'a str) -> StoreFuture<'a, u64> {
         Box::pin(async move {
-            let row =
-                sqlx::query("SELECT version FROM issuer_token_versions WHERE user_id = $1")
-                    .bind(user_id)
-                    .fetch_optional(self.pool_ref())
-                    .await
-                    .map_err(err("reading a token version"))?;
+            let row = sqlx::query("SELECT version FROM issuer_token_versions WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(self.pool_ref())
+                .await
+                .map_err(err("reading a token version"))?;
             match row {
                 Some(row) => to_u64(row.int("version")?, "token version"),
                 None => Ok(0),
@@ -665,7 +673,12 @@ impl SessionStore for PgStore {
         })
     }
 
-    fn bump_epoch<'a>(&'a self, user_id: &'a str, keep: Option<&'a str>, now: i64) -> StoreFuture<'a, u64> {
+    fn bump_epoch<'a>(
+        &'a self,
+        user_id: &'a str,
+        keep: Option<&'a str>,
+        now: i64,
+    ) -> StoreFuture<'a, u64> {
         Box::pin(async move {
             let e = err("bumping a token version");
             let mut tx = self.pool_ref().begin().await.map_err(&e)?;
@@ -704,7 +717,11 @@ impl SessionStore for PgStore {
                 .map_err(&e)?;
             }
             // Delivered at commit, in commit order, to every instance's listener.
-            let payload = if user_id.len() <= MAX_PAYLOAD { user_id } else { "*" };
+            let payload = if user_id.len() <= MAX_PAYLOAD {
+                user_id
+            } else {
+                "*"
+            };
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(&self.inner.channel)
                 .bind(payload)
@@ -787,7 +804,12 @@ impl ThrottleStore for PgStore {
                 .fetch_one(self.pool_ref())
                 .await
                 .map_err(err("counting an attempt"))?;
-            Ok(hit_answer(now, row.int("window_start")?, row.int("count")?, limit))
+            Ok(hit_answer(
+                now,
+                row.int("window_start")?,
+                row.int("count")?,
+                limit,
+            ))
         })
     }
 
@@ -885,7 +907,12 @@ impl AuditWriter for PgStore {
                  user_agent, reason) SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], \
                  $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])",
             )
-            .bind(events.iter().map(|e| e.kind.as_str().to_owned()).collect::<Vec<_>>())
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.kind.as_str().to_owned())
+                    .collect::<Vec<_>>(),
+            )
             .bind(events.iter().map(|e| e.at).collect::<Vec<_>>())
             .bind(column(|e| e.user.clone()))
             .bind(column(|e| e.family.clone()))

@@ -340,7 +340,9 @@ impl RedisStore {
             .set_max_delay(Duration::from_secs(1));
         let conn = ConnectionManager::new_with_config(client.clone(), manager_config)
             .await
-            .map_err(|e| StoreError::Unavailable(format!("could not connect to Redis at {shown}: {e}")))?;
+            .map_err(|e| {
+                StoreError::Unavailable(format!("could not connect to Redis at {shown}: {e}"))
+            })?;
         let prefix = config.prefix().to_owned();
         let channel = format!("{prefix}epochs");
         let instance =
@@ -422,7 +424,9 @@ async fn listen(
         };
         let subscribe = async {
             let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&[channel.as_str(), heartbeat.as_str()]).await?;
+            pubsub
+                .subscribe(&[channel.as_str(), heartbeat.as_str()])
+                .await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
         let subscribed = tokio::select! {
@@ -521,9 +525,8 @@ fn family_from_fields(id: &str, raw: Value) -> Result<Family, StoreError> {
             .transpose()
     };
     let req = |name: &str| opt(name)?.ok_or_else(|| corrupt(name));
-    let int = |name: &str| -> Result<i64, StoreError> {
-        req(name)?.parse().map_err(|_| corrupt(name))
-    };
+    let int =
+        |name: &str| -> Result<i64, StoreError> { req(name)?.parse().map_err(|_| corrupt(name)) };
     let revoked = match (opt("rat")?, opt("rr")?) {
         (Some(at), Some(reason)) => Some(Revocation {
             at: at.parse().map_err(|_| corrupt("rat"))?,
@@ -781,7 +784,12 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn bump_epoch<'a>(&'a self, user_id: &'a str, keep: Option<&'a str>, now: i64) -> StoreFuture<'a, u64> {
+    fn bump_epoch<'a>(
+        &'a self,
+        user_id: &'a str,
+        keep: Option<&'a str>,
+        now: i64,
+    ) -> StoreFuture<'a, u64> {
         Box::pin(async move {
             let version: u64 = BUMP
                 .key(self.key("epoch", user_id))

@@ -192,7 +192,9 @@ pub(crate) fn client_from_row(row: &impl SqlRow) -> Result<Client, StoreError> {
 
 /// The embedded migrations of one backend: `(version, description, sql)`, named and
 /// numbered like the files under `migrations/<backend>/` (which a test compares).
-pub(crate) fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
+pub(crate) fn migrator(
+    migrations: &[(i64, &'static str, &'static str)],
+) -> sqlx::migrate::Migrator {
     use sqlx::SqlSafeStr;
     sqlx::migrate::Migrator::with_migrations(
         migrations
@@ -230,9 +232,15 @@ const AUDIT_QUEUE: usize = 10_000;
 const AUDIT_BATCH: usize = 256;
 
 impl QueuedAudit {
-    pub(crate) fn start(writer: impl AuditWriter) -> Arc<dyn AuditSink> {
+    /// Starts the writer task; `None` outside a tokio runtime (there is nothing to
+    /// run it on).
+    pub(crate) fn start(writer: impl AuditWriter) -> Option<Arc<dyn AuditSink>> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("no tokio runtime: audit events are not stored");
+            return None;
+        };
         let (queue, mut rx) = tokio::sync::mpsc::channel::<AuditEvent>(AUDIT_QUEUE);
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let mut batch = Vec::with_capacity(AUDIT_BATCH);
             while rx.recv_many(&mut batch, AUDIT_BATCH).await > 0 {
                 if let Err(error) = writer.write(&batch).await {
@@ -241,10 +249,10 @@ impl QueuedAudit {
                 batch.clear();
             }
         });
-        Arc::new(QueuedAudit {
+        Some(Arc::new(QueuedAudit {
             queue,
             dropped: AtomicU64::new(0),
-        })
+        }))
     }
 }
 
@@ -307,7 +315,11 @@ pub(crate) mod tests_support {
             .map(|e| e.unwrap().path())
             .collect();
         files.sort();
-        assert_eq!(files.len(), embedded.len(), "every migration file is embedded");
+        assert_eq!(
+            files.len(),
+            embedded.len(),
+            "every migration file is embedded"
+        );
         for (path, &(version, description, sql)) in files.iter().zip(embedded) {
             let name = path.file_name().unwrap().to_str().unwrap();
             assert_eq!(name, format!("{version:04}_{description}.sql"));

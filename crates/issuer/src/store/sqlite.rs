@@ -32,8 +32,8 @@ use token_core::{BoxFuture, Scopes};
 
 use super::config::{Backend, StoreConfig, Stores};
 use super::sql::{
-    self, AuditWriter, QueuedAudit, SqlRow, client_columns, client_from_row,
-    family_from_row, hit_answer, impl_sql_row, ip_text, to_i64, to_u64, user_from_row, window_secs,
+    self, AuditWriter, QueuedAudit, SqlRow, client_columns, client_from_row, family_from_row,
+    hit_answer, impl_sql_row, ip_text, to_i64, to_u64, user_from_row, window_secs,
 };
 use super::{
     ClientStore, EpochFeed, SessionStore, StoreError, StoreFuture, ThrottleStore, UserStore,
@@ -157,7 +157,8 @@ impl SqliteStore {
         &self.inner.writer
     }
 
-    /// Every store of an issuer, all kept here, audit events included.
+    /// Every store of an issuer, all kept here, audit events included (written by a
+    /// background task on the current tokio runtime).
     pub fn into_stores(self) -> Stores {
         let store = Arc::new(self);
         Stores {
@@ -165,7 +166,7 @@ impl SqliteStore {
             clients: store.clone(),
             sessions: store.clone(),
             throttle: store.clone(),
-            audit: Some(QueuedAudit::start(SqliteStore::clone(&store))),
+            audit: QueuedAudit::start(SqliteStore::clone(&store)),
             epochs: Some(store.inner.feed.clone()),
             backend: Backend::Sqlite,
         }
@@ -547,7 +548,12 @@ impl SessionStore for SqliteStore {
         })
     }
 
-    fn bump_epoch<'a>(&'a self, user_id: &'a str, keep: Option<&'a str>, now: i64) -> StoreFuture<'a, u64> {
+    fn bump_epoch<'a>(
+        &'a self,
+        user_id: &'a str,
+        keep: Option<&'a str>,
+        now: i64,
+    ) -> StoreFuture<'a, u64> {
         Box::pin(async move {
             let e = err("bumping a token version");
             let mut tx = self
@@ -610,12 +616,14 @@ impl SessionStore for SqliteStore {
 
     fn is_token_denied<'a>(&'a self, jti: &'a str, now: i64) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let row = sqlx::query("SELECT 1 AS x FROM issuer_denied_tokens WHERE jti = ? AND expires > ?")
-                .bind(jti)
-                .bind(now)
-                .fetch_optional(self.reader())
-                .await
-                .map_err(err("checking a revoked token"))?;
+            let row = sqlx::query(
+                "SELECT 1 AS x FROM issuer_denied_tokens WHERE jti = ? AND expires > ?",
+            )
+            .bind(jti)
+            .bind(now)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(err("checking a revoked token"))?;
             Ok(row.is_some())
         })
     }
@@ -658,7 +666,12 @@ impl ThrottleStore for SqliteStore {
                 .fetch_one(self.writer())
                 .await
                 .map_err(err("counting an attempt"))?;
-            Ok(hit_answer(now, row.int("window_start")?, row.int("count")?, limit))
+            Ok(hit_answer(
+                now,
+                row.int("window_start")?,
+                row.int("count")?,
+                limit,
+            ))
         })
     }
 

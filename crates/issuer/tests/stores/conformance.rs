@@ -11,10 +11,9 @@ use issuer::store::sqlite::SqliteStore;
 use crate::support::{PgDb, REDIS, RedisPrefix, TempDir, unique};
 
 async fn sqlite(dir: &TempDir) -> SqliteStore {
-    SqliteStore::open(&StoreConfig::new(dir.sqlite_url(&format!(
-        "{}.db",
-        unique("c")
-    ))))
+    SqliteStore::open(&StoreConfig::new(
+        dir.sqlite_url(&format!("{}.db", unique("c"))),
+    ))
     .await
     .unwrap()
 }

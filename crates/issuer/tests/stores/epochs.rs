@@ -150,7 +150,9 @@ async fn redis_listener_killed_never_serves_stale_past_the_bound() {
         wait_listening(&feeds).await;
         source_b.current_version("u1").await.unwrap();
         let killed: i64 = redis::cmd("CLIENT")
-            .arg("KILL").arg("TYPE").arg("pubsub")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("pubsub")
             .query_async(&mut admin)
             .await
             .unwrap();
@@ -170,7 +172,10 @@ async fn sqlite_instances_see_bumps_within_the_bound() {
     let dir = TempDir::new();
     let config = StoreConfig::new(dir.sqlite_url("shared.db")).epoch_bound(BOUND);
     let (a, b, feeds) = two_instances(&config).await;
-    assert!(feeds.iter().all(|f| !f.is_listening()), "nothing to listen to");
+    assert!(
+        feeds.iter().all(|f| !f.is_listening()),
+        "nothing to listen to"
+    );
     let source_b = b.epoch_source();
     for _ in 0..2 {
         let took = bump_and_observe(&a, &source_b, "u1").await;

@@ -2,7 +2,12 @@
 //! every backend, epoch propagation between instances, servers stopped mid-run, and
 //! opening, migrating and restarting.
 // Test support: panicking is how it reports.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    unreachable_pub
+)]
 
 #[path = "../common/mod.rs"]
 mod common;

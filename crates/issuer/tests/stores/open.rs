@@ -166,7 +166,10 @@ async fn sql_stores_persist_audit_events() {
         store::open(&StoreConfig::new(db.url())).await.unwrap(),
         &key,
     );
-    issuer.add_user("alice", "pw", Scopes::empty()).await.unwrap();
+    issuer
+        .add_user("alice", "pw", Scopes::empty())
+        .await
+        .unwrap();
     issuer
         .login("alice", "pw", &Scopes::empty(), None, &meta)
         .await
@@ -185,7 +188,10 @@ async fn sql_stores_persist_audit_events() {
     let dir = TempDir::new();
     let url = dir.sqlite_url("audit.db");
     let issuer = issuer_with(store::open(&StoreConfig::new(&url)).await.unwrap(), &key);
-    issuer.add_user("alice", "pw", Scopes::empty()).await.unwrap();
+    issuer
+        .add_user("alice", "pw", Scopes::empty())
+        .await
+        .unwrap();
     issuer
         .login("alice", "pw", &Scopes::empty(), None, &meta)
         .await

@@ -107,7 +107,11 @@ impl RedisPrefix {
 
     /// A sub-prefix, for one store among several of a run.
     pub fn sub(&self) -> String {
-        format!("{}{}:", self.prefix, COUNTER.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{}{}:",
+            self.prefix,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     /// Keys left under the prefix.
@@ -246,11 +250,7 @@ impl PrivatePg {
         } else {
             Command::new(path)
         };
-        let output = command
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let output = command.args(args).stdin(Stdio::null()).output().unwrap();
         assert!(
             output.status.success(),
             "{tool} failed: {}{}",
@@ -294,7 +294,14 @@ impl PrivatePg {
     pub fn stop(&self) {
         self.run(
             "pg_ctl",
-            &["-D", self.data().to_str().unwrap(), "-m", "immediate", "-w", "stop"],
+            &[
+                "-D",
+                self.data().to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
         );
     }
 }
@@ -346,7 +353,14 @@ impl PrivateRedis {
     pub fn resume(&mut self) {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
             .arg("--dir")
             .arg(&self.dir.0)
             .stdout(Stdio::null())

@@ -119,12 +119,12 @@ fn now() -> i64 {
 
 /// A rotate operation per task on its own family, presenting the current generation.
 async fn rotate_op(store: Arc<dyn SessionStore>, tasks: usize, tag: &str) -> Op {
-    let now = now();
+    let created = now();
     let generations: Arc<Vec<AtomicU64>> =
         Arc::new((0..tasks).map(|_| AtomicU64::new(1)).collect());
     for task in 0..tasks {
         store
-            .create(&family(&format!("{tag}-{task}"), now))
+            .create(&family(&format!("{tag}-{task}"), created))
             .await
             .unwrap();
     }

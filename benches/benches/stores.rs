@@ -16,7 +16,8 @@
 //! `scripts/services` (it makes its own database and key prefix and removes them).
 //! `STORES_LOAD_SECS` (default 5) is the length of each load phase,
 //! `STORES_TASKS` (default 16) the number of concurrent tasks, `STORES_ROUNDS`
-//! (default 3) how many times floor and store phases alternate.
+//! (default 3) how many times floor and store phases alternate, `STORES_BACKENDS`
+//! (default `sqlite,postgres,redis`) which backends run.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -56,6 +57,21 @@ fn env(name: &str, default: u64) -> u64 {
 
 type Op = Arc<dyn Fn(usize) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
+/// Runs `op(task)` from `tasks` tasks for `secs`; returns operations per second,
+/// and the CPU microseconds per operation of this process and of `server`.
+async fn load_cpu(op: &Op, tasks: usize, secs: u64, server: Option<&str>) -> (f64, f64, f64) {
+    let (own0, srv0) = (cpu_ticks("self"), server.map_or(0, cpu_ticks));
+    let start = Instant::now();
+    let rate = load(op, tasks, secs).await;
+    let ops = rate * start.elapsed().as_secs_f64();
+    let per_op = |ticks: u64| ticks as f64 * 10_000.0 / ops;
+    (
+        rate,
+        per_op(cpu_ticks("self") - own0),
+        per_op(server.map_or(0, cpu_ticks) - srv0),
+    )
+}
+
 /// Runs `op(task)` from `tasks` tasks for `secs`; returns operations per second.
 async fn load(op: &Op, tasks: usize, secs: u64) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
@@ -79,6 +95,20 @@ async fn load(op: &Op, tasks: usize, secs: u64) -> f64 {
         handle.await.unwrap();
     }
     count.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64()
+}
+
+/// CPU time (user + system) of process `pid` ("self" for this one) so far, in
+/// clock ticks (1/100 s on Linux).
+fn cpu_ticks(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // After the parenthesised name: utime and stime are fields 14 and 15.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
 }
 
 /// This process's write syscalls so far.
@@ -201,6 +231,8 @@ async fn issuer_op(stores: Stores, tasks: usize) -> Op {
 
 struct Row {
     backend: &'static str,
+    /// CPU µs per op in the last round: (client, server) for floor and rotate.
+    cpu: Option<((f64, f64), (f64, f64))>,
     floor: Vec<f64>,
     rotate: Vec<f64>,
     issuer: f64,
@@ -223,6 +255,7 @@ async fn measure(
     issuer: Op,
     count_writes: bool,
     redis_commands: Option<redis::aio::ConnectionManager>,
+    server_pid: Option<String>,
 ) -> Row {
     let (secs, tasks, rounds) = (
         env("STORES_LOAD_SECS", 5),
@@ -233,9 +266,13 @@ async fn measure(
     load(&floor, tasks, 1).await;
     load(&rotate, tasks, 1).await;
     let (mut floors, mut rotates) = (Vec::new(), Vec::new());
+    let mut cpu = None;
     for _ in 0..rounds {
-        floors.push(load(&floor, tasks, secs).await);
-        rotates.push(load(&rotate, tasks, secs).await);
+        let (f, fc, fs) = load_cpu(&floor, tasks, secs, server_pid.as_deref()).await;
+        let (r, rc, rs) = load_cpu(&rotate, tasks, secs, server_pid.as_deref()).await;
+        floors.push(f);
+        rotates.push(r);
+        cpu = Some(((fc, fs), (rc, rs)));
     }
     let issuer_rate = load(&issuer, tasks, secs).await;
     let (floor_writes, rotate_writes, issuer_writes) = if count_writes {
@@ -251,12 +288,11 @@ async fn measure(
         Some(mut conn) => {
             let mut per_op = Vec::new();
             for op in [&floor, &rotate] {
-                let before = commands_processed(&mut conn).await;
+                let before = script_calls(&mut conn).await;
                 for _ in 0..2000 {
                     op(0).await;
                 }
-                // The INFO call itself counts one.
-                per_op.push((commands_processed(&mut conn).await - before - 1) as f64 / 2000.0);
+                per_op.push((script_calls(&mut conn).await - before) as f64 / 2000.0);
             }
             Some((per_op[0], per_op[1]))
         }
@@ -264,6 +300,7 @@ async fn measure(
     };
     Row {
         backend,
+        cpu,
         floor: floors,
         rotate: rotates,
         issuer: issuer_rate,
@@ -274,16 +311,25 @@ async fn measure(
     }
 }
 
-async fn commands_processed(conn: &mut redis::aio::ConnectionManager) -> u64 {
+/// `EVALSHA` and `EVAL` requests the server has executed (from `INFO commandstats`;
+/// the commands a script runs inside count under their own names).
+async fn script_calls(conn: &mut redis::aio::ConnectionManager) -> u64 {
     let info: String = redis::cmd("INFO")
-        .arg("stats")
+        .arg("commandstats")
         .query_async(conn)
         .await
         .unwrap();
     info.lines()
-        .find_map(|l| l.strip_prefix("total_commands_processed:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split_once("calls=")?
+                .1
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
 }
 
 async fn sqlite_row(tasks: usize) -> Row {
@@ -323,7 +369,16 @@ async fn sqlite_row(tasks: usize) -> Row {
         tasks,
     )
     .await;
-    let row = measure("SQLite (file, WAL)", floor, rotate, issuer, false, None).await;
+    let row = measure(
+        "SQLite (file, WAL)",
+        floor,
+        rotate,
+        issuer,
+        false,
+        None,
+        None,
+    )
+    .await;
     let _ = std::fs::remove_dir_all(&dir);
     row
 }
@@ -373,7 +428,7 @@ async fn postgres_row(tasks: usize) -> Row {
             tasks,
         )
         .await;
-        measure("PostgreSQL", floor, rotate, issuer, true, None).await
+        measure("PostgreSQL", floor, rotate, issuer, true, None, None).await
     }
     .await;
     admin
@@ -408,6 +463,16 @@ async fn redis_row(tasks: usize) -> Row {
         tasks,
     )
     .await;
+    let mut conn = store.connection();
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let pid = info
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .map(|p| p.trim().to_owned());
     let row = measure(
         "Redis",
         floor,
@@ -415,9 +480,9 @@ async fn redis_row(tasks: usize) -> Row {
         issuer,
         true,
         Some(store.connection()),
+        pid,
     )
     .await;
-    let mut conn = store.connection();
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
         .query_async(&mut conn)
@@ -442,12 +507,19 @@ fn main() {
         .unwrap();
     let tasks = env("STORES_TASKS", 16) as usize;
     let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let only = std::env::var("STORES_BACKENDS").unwrap_or_else(|_| "sqlite,postgres,redis".into());
     let rows = runtime.block_on(async {
-        vec![
-            sqlite_row(tasks).await,
-            postgres_row(tasks).await,
-            redis_row(tasks).await,
-        ]
+        let mut rows = Vec::new();
+        if only.contains("sqlite") {
+            rows.push(sqlite_row(tasks).await);
+        }
+        if only.contains("postgres") {
+            rows.push(postgres_row(tasks).await);
+        }
+        if only.contains("redis") {
+            rows.push(redis_row(tasks).await);
+        }
+        rows
     });
     let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!();
@@ -476,6 +548,16 @@ fn main() {
         );
     }
     println!();
+    println!("CPU per operation, last round (bench process / server process):");
+    for row in &rows {
+        if let Some(((fc, fs), (rc, rs))) = row.cpu {
+            println!(
+                "  {}: floor {fc:.1} µs / {fs:.1} µs, rotate {rc:.1} µs / {rs:.1} µs",
+                row.backend
+            );
+        }
+    }
+    println!();
     println!("round trips, one operation at a time:");
     for row in &rows {
         if let (Some(f), Some(r), Some(i)) =
@@ -488,7 +570,7 @@ fn main() {
         }
         if let Some((f, r)) = row.server_commands {
             println!(
-                "  {}: commands the server processed per op: floor {f:.2}, rotate {r:.2}",
+                "  {}: EVALSHA requests the server executed per op: floor {f:.2}, rotate {r:.2}",
                 row.backend
             );
         }

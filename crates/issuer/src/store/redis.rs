@@ -31,7 +31,6 @@
 //!   Redis (or a primary with replicas), not Redis Cluster: scripts touch keys they
 //!   compute.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
@@ -63,6 +62,7 @@ fn exact_u(value: u64) -> i64 {
 /// Helpers every script starts with.
 const PRELUDE: &str = r#"
 local function n(x) return string.format('%.0f', x) end
+local FIELDS = {'u', 'c', 'g', 's', 'sc', 'v', 'cr', 'lu', 'ra', 'rp', 'ie', 'ae', 'rat', 'rr', 'ua', 'ip'}
 local function fam(key)
   local raw = redis.call('HGETALL', key)
   if #raw == 0 then return nil end
@@ -86,6 +86,14 @@ fn script(body: &str) -> Script {
     Script::new(&format!("{PRELUDE}\n{body}"))
 }
 
+/// The hot path's script carries no more than it uses (the prelude runs at every
+/// call).
+fn lean_script(body: &str) -> Script {
+    Script::new(&format!(
+        "local function n(x) return string.format('%.0f', x) end\n{body}"
+    ))
+}
+
 /// KEYS: family, user index, ends. ARGV: id, ttl, created, ends, field/value pairs.
 static CREATE: LazyLock<Script> = LazyLock::new(|| {
     script(
@@ -103,40 +111,46 @@ return 1
 });
 
 /// The refresh decision: `Family::rotate` (src/family.rs) in Lua. The two must stay
-/// equal; the conformance suite runs every branch of both.
+/// equal; the conformance suite runs every branch of both. It answers the row as
+/// [`FIELDS`] lists it, patched with what it wrote.
 /// KEYS: family, ends. ARGV: prefix, id, presented, now, idle ttl, grace, max replays.
 static ROTATE: LazyLock<Script> = LazyLock::new(|| {
-    script(
+    lean_script(
         r#"
-local h = fam(KEYS[1])
-if not h then return {'unknown'} end
-if h.rat then return {'revoked', h.rr} end
+local f = redis.call('HMGET', KEYS[1], 'u', 'c', 'g', 's', 'sc', 'v', 'cr', 'lu', 'ra', 'rp', 'ie', 'ae', 'rat', 'rr', 'ua', 'ip')
+if not f[1] then return {'unknown'} end
+if f[13] then return {'revoked', f[14]} end
 local now = tonumber(ARGV[4])
-if now >= math.min(tonumber(h.ie), tonumber(h.ae)) then return {'expired'} end
-local epoch = tonumber(redis.call('GET', ARGV[1] .. 'epoch:' .. h.u) or '0')
-if tonumber(h.v) < epoch then
-  h.rat = n(now)
-  redis.call('HSET', KEYS[1], 'rat', h.rat, 'rr', 'version_bumped')
-  redis.call('ZADD', KEYS[2], ends(h), ARGV[2])
+local ie, ae = tonumber(f[11]), tonumber(f[12])
+if now >= math.min(ie, ae) then return {'expired'} end
+local epoch = tonumber(redis.call('GET', ARGV[1] .. 'epoch:' .. f[1]) or '0')
+if tonumber(f[6]) < epoch then
+  redis.call('HSET', KEYS[1], 'rat', ARGV[4], 'rr', 'version_bumped')
+  redis.call('ZADD', KEYS[2], n(math.min(ie, ae, now)), ARGV[2])
   return {'stale'}
 end
-local presented, gen = tonumber(ARGV[3]), tonumber(h.g)
+local presented, gen = tonumber(ARGV[3]), tonumber(f[3])
 if presented == gen then
-  local idle = now + tonumber(ARGV[5])
-  if idle < tonumber(h.ae) then h.ie = n(idle) else h.ie = h.ae end
-  redis.call('HSET', KEYS[1], 'g', n(gen + 1), 'lu', n(now), 'ra', n(now), 'rp', '0', 'ie', h.ie)
-  redis.call('ZADD', KEYS[2], ends(h), ARGV[2])
-  return {'rotated', redis.call('HGETALL', KEYS[1])}
+  if now + tonumber(ARGV[5]) < ae then f[11] = n(now + tonumber(ARGV[5])) else f[11] = f[12] end
+  f[3] = n(gen + 1)
+  f[8] = ARGV[4]
+  f[9] = ARGV[4]
+  f[10] = '0'
+  -- The `ends` index keeps the earlier idle expiry: purge checks the row itself.
+  redis.call('HSET', KEYS[1], 'g', f[3], 'lu', f[8], 'ra', f[9], 'rp', f[10], 'ie', f[11])
+  return {'rotated', f}
 end
-if presented + 1 == gen and now - tonumber(h.ra) <= tonumber(ARGV[6])
-    and tonumber(h.rp) < tonumber(ARGV[7]) then
-  redis.call('HSET', KEYS[1], 'rp', n(tonumber(h.rp) + 1))
-  return {'replay', redis.call('HGETALL', KEYS[1])}
+if presented + 1 == gen and now - tonumber(f[9]) <= tonumber(ARGV[6])
+    and tonumber(f[10]) < tonumber(ARGV[7]) then
+  f[10] = n(tonumber(f[10]) + 1)
+  redis.call('HSET', KEYS[1], 'rp', f[10])
+  return {'replay', f}
 end
-h.rat = n(now)
-redis.call('HSET', KEYS[1], 'rat', h.rat, 'rr', 'reuse')
-redis.call('ZADD', KEYS[2], ends(h), ARGV[2])
-return {'reuse', redis.call('HGETALL', KEYS[1])}
+f[13] = ARGV[4]
+f[14] = 'reuse'
+redis.call('HSET', KEYS[1], 'rat', f[13], 'rr', f[14])
+redis.call('ZADD', KEYS[2], n(math.min(ie, ae, now)), ARGV[2])
+return {'reuse', f}
 "#,
     )
 });
@@ -147,10 +161,10 @@ static LIST: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local raw = redis.call('HGETALL', ARGV[1] .. id)
-  if #raw > 0 then
+  local f = redis.call('HMGET', ARGV[1] .. id, unpack(FIELDS))
+  if f[1] then
     table.insert(out, id)
-    table.insert(out, raw)
+    table.insert(out, f)
   end
 end
 return out
@@ -220,18 +234,30 @@ return v
 });
 
 /// KEYS: ends, denied. ARGV: family key prefix, user index prefix, cutoff, batch.
+/// A rotation does not move a family in `ends` (its idle expiry only grows), so a
+/// candidate whose row ends later is put back at its real end instead of deleted.
 static PURGE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
 local count = 0
 local batch = tonumber(ARGV[4])
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3], 'LIMIT', 0, batch)) do
-  local key = ARGV[1] .. id
-  local user = redis.call('HGET', key, 'u')
-  redis.call('DEL', key)
-  if user then redis.call('ZREM', ARGV[2] .. user, id) end
-  redis.call('ZREM', KEYS[1], id)
-  count = count + 1
+local budget = 4 * batch
+while count < batch and budget > 0 do
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3], 'LIMIT', 0, batch - count)
+  if #ids == 0 then break end
+  for _, id in ipairs(ids) do
+    budget = budget - 1
+    local key = ARGV[1] .. id
+    local h = fam(key)
+    if h and tonumber(ends(h)) >= tonumber(ARGV[3]) then
+      redis.call('ZADD', KEYS[1], ends(h), id)
+    else
+      redis.call('DEL', key)
+      if h then redis.call('ZREM', ARGV[2] .. h.u, id) end
+      redis.call('ZREM', KEYS[1], id)
+      count = count + 1
+    end
+  end
 end
 if batch - count > 0 then
   for _, jti in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3], 'LIMIT', 0, batch - count)) do
@@ -508,26 +534,57 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Unavailable(format!("unexpected data in the store: {what}"))
 }
 
-/// A family from the flat field/value array of `HGETALL`.
-fn family_from_fields(id: &str, raw: Value) -> Result<Family, StoreError> {
-    let Value::Array(items) = raw else {
+/// The hash fields of a family, in the order scripts and `HMGET` answer them.
+const FIELDS: [&str; 16] = [
+    "u", "c", "g", "s", "sc", "v", "cr", "lu", "ra", "rp", "ie", "ae", "rat", "rr", "ua", "ip",
+];
+
+/// A family from its [`FIELDS`] values; `None` when the row does not exist.
+fn family_from_values(id: &str, raw: Value) -> Result<Option<Family>, StoreError> {
+    let Value::Array(values) = raw else {
         return Err(corrupt("family"));
     };
-    let mut fields: HashMap<String, Vec<u8>> = HashMap::with_capacity(items.len() / 2);
-    let mut items = items.into_iter();
-    while let (Some(name), Some(value)) = (items.next(), items.next()) {
-        fields.insert(text(name)?, bytes(value)?);
+    if values.len() != FIELDS.len() {
+        return Err(corrupt("family"));
     }
-    let opt = |name: &str| -> Result<Option<String>, StoreError> {
-        fields
-            .get(name)
-            .map(|v| String::from_utf8(v.clone()).map_err(|_| corrupt(name)))
+    let mut values = values
+        .into_iter()
+        .zip(FIELDS)
+        .map(|(value, name)| match value {
+            Value::Nil => Ok(None),
+            other => bytes(other).map(Some).map_err(|_| corrupt(name)),
+        });
+    let mut next = || values.next().unwrap_or(Ok(None));
+    let text = |v: Option<Vec<u8>>, name: &str| -> Result<Option<String>, StoreError> {
+        v.map(|b| String::from_utf8(b).map_err(|_| corrupt(name)))
             .transpose()
     };
-    let req = |name: &str| opt(name)?.ok_or_else(|| corrupt(name));
-    let int =
-        |name: &str| -> Result<i64, StoreError> { req(name)?.parse().map_err(|_| corrupt(name)) };
-    let revoked = match (opt("rat")?, opt("rr")?) {
+    let int = |v: Option<Vec<u8>>, name: &str| -> Result<i64, StoreError> {
+        text(v, name)?
+            .ok_or_else(|| corrupt(name))?
+            .parse()
+            .map_err(|_| corrupt(name))
+    };
+    let Some(user_id) = text(next()?, "u")? else {
+        return Ok(None);
+    };
+    let client_id = text(next()?, "c")?;
+    let generation = u64::try_from(int(next()?, "g")?).map_err(|_| corrupt("g"))?;
+    let salt = next()?
+        .and_then(|s| FamilySalt::from_slice(&s))
+        .ok_or_else(|| corrupt("salt"))?;
+    let scopes = text(next()?, "sc")?
+        .ok_or_else(|| corrupt("sc"))?
+        .parse()
+        .map_err(|_| corrupt("scopes"))?;
+    let token_version = u64::try_from(int(next()?, "v")?).map_err(|_| corrupt("v"))?;
+    let created = int(next()?, "cr")?;
+    let last_used = int(next()?, "lu")?;
+    let rotated_at = int(next()?, "ra")?;
+    let replays = u32::try_from(int(next()?, "rp")?).map_err(|_| corrupt("rp"))?;
+    let idle_expires = int(next()?, "ie")?;
+    let absolute_expires = int(next()?, "ae")?;
+    let revoked = match (text(next()?, "rat")?, text(next()?, "rr")?) {
         (Some(at), Some(reason)) => Some(Revocation {
             at: at.parse().map_err(|_| corrupt("rat"))?,
             reason: RevokeReason::parse(&reason).ok_or_else(|| corrupt("rr"))?,
@@ -535,31 +592,29 @@ fn family_from_fields(id: &str, raw: Value) -> Result<Family, StoreError> {
         (None, _) => None,
         (Some(_), None) => return Err(corrupt("revocation without a reason")),
     };
-    let ip = match opt("ip")? {
+    let user_agent = text(next()?, "ua")?;
+    let ip = match text(next()?, "ip")? {
         Some(ip) => Some(ip.parse::<IpAddr>().map_err(|_| corrupt("ip"))?),
         None => None,
     };
-    Ok(Family {
+    Ok(Some(Family {
         id: id.to_owned(),
-        user_id: req("u")?,
-        client_id: opt("c")?,
-        generation: u64::try_from(int("g")?).map_err(|_| corrupt("g"))?,
-        salt: fields
-            .get("s")
-            .and_then(|s| FamilySalt::from_slice(s))
-            .ok_or_else(|| corrupt("salt"))?,
-        scopes: req("sc")?.parse().map_err(|_| corrupt("scopes"))?,
-        token_version: u64::try_from(int("v")?).map_err(|_| corrupt("v"))?,
-        created: int("cr")?,
-        last_used: int("lu")?,
-        rotated_at: int("ra")?,
-        replays: u32::try_from(int("rp")?).map_err(|_| corrupt("rp"))?,
-        idle_expires: int("ie")?,
-        absolute_expires: int("ae")?,
+        user_id,
+        client_id,
+        generation,
+        salt,
+        scopes,
+        token_version,
+        created,
+        last_used,
+        rotated_at,
+        replays,
+        idle_expires,
+        absolute_expires,
         revoked,
-        user_agent: opt("ua")?,
+        user_agent,
         ip,
-    })
+    }))
 }
 
 fn bytes(value: Value) -> Result<Vec<u8>, StoreError> {
@@ -643,21 +698,13 @@ impl SessionStore for RedisStore {
 
     fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Family>> {
         Box::pin(async move {
-            let raw: Value = self
-                .conn()
-                .hgetall(self.key("fam", id))
+            let raw: Value = redis::cmd("HMGET")
+                .arg(self.key("fam", id))
+                .arg(&FIELDS[..])
+                .query_async(&mut self.conn())
                 .await
                 .map_err(unavailable("reading a session"))?;
-            match raw {
-                Value::Array(ref items) if items.is_empty() => Ok(None),
-                Value::Map(ref items) if items.is_empty() => Ok(None),
-                Value::Map(items) => family_from_fields(
-                    id,
-                    Value::Array(items.into_iter().flat_map(|(k, v)| [k, v]).collect()),
-                )
-                .map(Some),
-                raw => family_from_fields(id, raw).map(Some),
-            }
+            family_from_values(id, raw)
         })
     }
 
@@ -679,10 +726,11 @@ impl SessionStore for RedisStore {
             let mut reply = reply.into_iter();
             let outcome = text(reply.next().ok_or_else(|| corrupt("rotation outcome"))?)?;
             let mut family = || -> Result<Family, StoreError> {
-                family_from_fields(
+                family_from_values(
                     request.family_id,
                     reply.next().ok_or_else(|| corrupt("rotated family"))?,
-                )
+                )?
+                .ok_or_else(|| corrupt("rotated family"))
             };
             Ok(match outcome.as_str() {
                 "unknown" => RotateOutcome::Dead(DeadFamily::Unknown),
@@ -713,7 +761,9 @@ impl SessionStore for RedisStore {
             let mut families = Vec::with_capacity(reply.len() / 2);
             let mut reply = reply.into_iter();
             while let (Some(id), Some(fields)) = (reply.next(), reply.next()) {
-                families.push(family_from_fields(&text(id)?, fields)?);
+                if let Some(family) = family_from_values(&text(id)?, fields)? {
+                    families.push(family);
+                }
             }
             Ok(families)
         })

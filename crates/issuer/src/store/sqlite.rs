@@ -14,10 +14,13 @@
 //!
 //! Writes go through one connection (SQLite has one writer at a time anyway, and
 //! queueing in the process beats SQLite's busy-wait); reads use a pool. A refresh is
-//! one `BEGIN IMMEDIATE` transaction holding the write lock: read the family and the
-//! user's epoch, apply [`Family::rotate`], write the row, commit (four statements,
-//! all in process). The file runs in WAL mode with `synchronous = NORMAL`: a power
-//! cut may lose the last commits, never corrupt the file.
+//! a compare-and-swap with the decision of [`Family::rotate`] made in Rust: read the
+//! family and the user's epoch (on the read pool, in parallel with writes), decide,
+//! then one `UPDATE ... WHERE` every field the decision read is unchanged, retried on
+//! a lost race. Two statements, and only the write is serialised. Multi-statement
+//! changes (an epoch bump, a throttle lockout) are `BEGIN IMMEDIATE` transactions.
+//! The file runs in WAL mode with `synchronous = NORMAL`: a power cut may lose the
+//! last commits, never corrupt the file.
 
 use std::fmt;
 use std::str::FromStr;
@@ -348,10 +351,24 @@ const SELECT_FAMILY: &str = "SELECT id, user_id, client_id, generation, salt, sc
      token_version, created, last_used, rotated_at, replays, idle_expires, absolute_expires, \
      revoked_at, revoked_reason, user_agent, ip FROM issuer_families WHERE id = ?";
 
-/// Writes back what [`Family::rotate`] may change.
-const WRITE_BACK: &str = "UPDATE issuer_families SET generation = ?, last_used = ?, \
+/// The row and the user's epoch, for a rotation.
+const ROTATE_READ: &str = "SELECT f.id, f.user_id, f.client_id, f.generation, f.salt, \
+     f.scopes, f.token_version, f.created, f.last_used, f.rotated_at, f.replays, \
+     f.idle_expires, f.absolute_expires, f.revoked_at, f.revoked_reason, f.user_agent, f.ip, \
+     coalesce(v.version, 0) AS epoch FROM issuer_families f \
+     LEFT JOIN issuer_token_versions v ON v.user_id = f.user_id WHERE f.id = ?";
+
+/// Writes back what [`Family::rotate`] changed, if every field (and the epoch) it
+/// decided on is still as read: the compare-and-swap.
+const ROTATE_WRITE: &str = "UPDATE issuer_families SET generation = ?, last_used = ?, \
      rotated_at = ?, replays = ?, idle_expires = ?, revoked_at = ?, revoked_reason = ? \
-     WHERE id = ?";
+     WHERE id = ? AND generation = ? AND replays = ? AND rotated_at = ? AND last_used = ? \
+     AND idle_expires = ? AND revoked_at IS NULL AND token_version = ? \
+     AND coalesce((SELECT version FROM issuer_token_versions WHERE user_id = ?), 0) = ?";
+
+/// Compare-and-swap rounds before a rotation gives up (never reached in practice:
+/// every round, one contender wins).
+const MAX_CAS_ROUNDS: usize = 1000;
 
 impl SessionStore for SqliteStore {
     fn create<'a>(&'a self, f: &'a Family) -> StoreFuture<'a, ()> {
@@ -400,34 +417,31 @@ impl SessionStore for SqliteStore {
     fn rotate<'a>(&'a self, request: RotateRequest<'a>) -> StoreFuture<'a, RotateOutcome> {
         Box::pin(async move {
             let e = err("rotating a session");
-            // The write lock is held from here to the commit: nothing slow inside.
-            let mut tx = self
-                .writer()
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(&e)?;
-            let row = sqlx::query(
-                "SELECT f.id, f.user_id, f.client_id, f.generation, f.salt, f.scopes, \
-                 f.token_version, f.created, f.last_used, f.rotated_at, f.replays, \
-                 f.idle_expires, f.absolute_expires, f.revoked_at, f.revoked_reason, \
-                 f.user_agent, f.ip, coalesce(v.version, 0) AS epoch \
-                 FROM issuer_families f LEFT JOIN issuer_token_versions v \
-                 ON v.user_id = f.user_id WHERE f.id = ?",
-            )
-            .bind(request.family_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(&e)?;
-            let Some(row) = row else {
-                tx.rollback().await.map_err(&e)?;
-                return Ok(RotateOutcome::Dead(DeadFamily::Unknown));
-            };
-            let mut family = family_from_row(&row)?;
-            let epoch = to_u64(row.int("epoch")?, "token version")?;
-            let before = family.clone();
-            let outcome = family.rotate(&request, epoch);
-            if family != before {
-                sqlx::query(WRITE_BACK)
+            // Optimistic compare-and-swap: read the row and the epoch (reader pool,
+            // in parallel with writes), decide with `Family::rotate`, and write back
+            // only if nothing the decision read has changed since; otherwise decide
+            // again on the new row. Outcomes that write nothing take effect at the
+            // read. Losers retry at once; someone wins every round.
+            // Both statements run on the writer connection: in this process nothing
+            // else writes meanwhile, so the swap only fails against other processes.
+            let mut conn = self.writer().acquire().await.map_err(&e)?;
+            for _ in 0..MAX_CAS_ROUNDS {
+                let row = sqlx::query(ROTATE_READ)
+                    .bind(request.family_id)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(&e)?;
+                let Some(row) = row else {
+                    return Ok(RotateOutcome::Dead(DeadFamily::Unknown));
+                };
+                let mut family = family_from_row(&row)?;
+                let epoch = row.int("epoch")?;
+                let before = family.clone();
+                let outcome = family.rotate(&request, to_u64(epoch, "token version")?);
+                if family == before {
+                    return Ok(outcome);
+                }
+                let done = sqlx::query(ROTATE_WRITE)
                     .bind(to_i64(family.generation, "generation")?)
                     .bind(family.last_used)
                     .bind(family.rotated_at)
@@ -436,12 +450,24 @@ impl SessionStore for SqliteStore {
                     .bind(family.revoked.map(|r| r.at))
                     .bind(family.revoked.map(|r| r.reason.as_str()))
                     .bind(&family.id)
-                    .execute(&mut *tx)
+                    .bind(to_i64(before.generation, "generation")?)
+                    .bind(i64::from(before.replays))
+                    .bind(before.rotated_at)
+                    .bind(before.last_used)
+                    .bind(before.idle_expires)
+                    .bind(to_i64(before.token_version, "token version")?)
+                    .bind(&family.user_id)
+                    .bind(epoch)
+                    .execute(&mut *conn)
                     .await
                     .map_err(&e)?;
+                if done.rows_affected() == 1 {
+                    return Ok(outcome);
+                }
             }
-            tx.commit().await.map_err(&e)?;
-            Ok(outcome)
+            Err(StoreError::Unavailable(
+                "rotating a session: too much contention on one family".to_owned(),
+            ))
         })
     }
 

@@ -1,27 +1,7 @@
 //! Epoch propagation between issuer instances: a per-instance cache of token
 //! versions in front of the session store, kept honest by the store's notification
-//! channel (PostgreSQL `LISTEN`/`NOTIFY`, Redis pub/sub).
-//!
-//! # The bound
-//!
-//! With bound `B` ([`StoreConfig::epoch_bound`](super::StoreConfig::epoch_bound),
-//! 1 s by default): **a token-version bump committed at time `t` is seen by every
-//! lookup that starts after `t + B`**, on every instance, whatever happens to the
-//! notification channel. While the channel is up, a bump is usually seen within a
-//! few milliseconds (the time its notification takes to arrive).
-//!
-//! How: a cached version is served only while one of these holds,
-//! - it was read from the store less than `B` ago; or
-//! - it was read while the channel was subscribed, no notification for its user (or
-//!   for any user, while the read was in flight) arrived since, and the channel has
-//!   proven within the last `B` that it delivers everything: every `B / 4` the
-//!   listener sends a heartbeat through the store on its own private channel, and a
-//!   heartbeat sent at `h` that came back proves that every bump committed before
-//!   `h` has been delivered (both stores deliver notifications in commit order).
-//!
-//! A dropped connection starts a new listening session, so nothing read under the
-//! old one is trusted past `B`; a silent one stops the heartbeats, with the same
-//! effect. Every lookup that finds no valid entry reads the store.
+//! channel (PostgreSQL `LISTEN`/`NOTIFY`, Redis pub/sub). [`EpochFeed`] states the
+//! bound and how it holds.
 // Which of these helpers are used depends on the backends compiled in.
 #![cfg_attr(
     not(all(feature = "sqlite", feature = "postgres", feature = "redis")),
@@ -49,7 +29,28 @@ const MAX_PENDING: usize = 64;
 /// cheap and clones share everything; background tasks stop when the last clone is
 /// dropped.
 ///
-/// See the [module documentation](self) for the bound it guarantees.
+/// # The bound
+///
+/// With bound `B` ([`StoreConfig::epoch_bound`](super::StoreConfig::epoch_bound),
+/// 1 s by default): **a token-version bump committed at time `t` is seen by every
+/// lookup that starts after `t + B`**, on every instance, whatever happens to the
+/// notification channel. While the channel is up, a bump is usually seen within a
+/// few milliseconds (the time its notification takes to arrive).
+///
+/// How: a cached version is served only while one of these holds,
+/// - it was read from the store less than `B` ago; or
+/// - it was read while the channel was subscribed, no notification for its user (or
+///   for any user, while the read was in flight) arrived since, and the channel has
+///   proven within the last `B` that it delivers everything: every `B / 4` the
+///   listener sends a heartbeat through the store on its own private channel, and a
+///   heartbeat sent at `h` that came back proves that every bump committed before
+///   `h` has been delivered (both stores deliver notifications in commit order).
+///
+/// A dropped connection starts a new listening session, so nothing read under the
+/// old one is trusted past `B`; a silent one stops the heartbeats, with the same
+/// effect. Every lookup that finds no valid entry reads the store. SQLite has no
+/// channel: there, every entry lives at most `B` (another process on the host may
+/// bump a version in the shared file).
 #[derive(Clone)]
 pub struct EpochFeed {
     inner: Arc<FeedState>,

@@ -8,8 +8,11 @@
 //!
 //! Rules every backend follows:
 //! - [`SessionStore::rotate`] is one atomic compare-and-swap on the family row, with
-//!   the decision made by [`Family::rotate`]; nothing slow (hashing, signing, I/O to
-//!   other systems) happens while the row is held.
+//!   the decision made by [`Family::rotate`] (memory, SQLite), or re-expressed where
+//!   one round trip demands it (PostgreSQL's PL/pgSQL function, Redis's Lua script)
+//!   and held equal to it by the conformance suite (`issuer::conformance`, feature
+//!   `conformance`), which runs every branch; nothing slow (hashing, signing, I/O to other systems) happens
+//!   while the row is held.
 //! - Epochs and families live in the same store, so bumping an epoch and refusing
 //!   families minted under an older one cannot disagree.
 //! - Errors never carry secrets (passwords, hashes, salts, tokens, connection

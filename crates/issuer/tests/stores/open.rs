@@ -296,3 +296,76 @@ async fn the_issuer_works_on_every_backend() {
     )
     .await;
 }
+
+/// 50 tabs refresh one token at once through the issuer: one rotation, 49 grace
+/// replays, one token handed to all of them, on every shared backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_tabs_get_one_token_on_every_backend() {
+    let dir = TempDir::new();
+    let db = PgDb::create().await;
+    let prefix = RedisPrefix::new();
+    let configs = [
+        StoreConfig::new(dir.sqlite_url("tabs.db")),
+        StoreConfig::new(db.url()).max_connections(16),
+        StoreConfig::new(REDIS)
+            .users_url("memory:")
+            .key_prefix(prefix.sub()),
+    ];
+    for config in configs {
+        let audit = issuer::MemoryAuditSink::new();
+        let stores = store::open(&config).await.unwrap();
+        let backend = stores.backend();
+        let issuer = Issuer::builder()
+            .signing_key(
+                SigningKey::generate(Algorithm::EdDSA)
+                    .unwrap()
+                    .into_signing_key(),
+            )
+            .password_policy(PasswordPolicy::INSECURE_FAST)
+            .hash_workers(1)
+            .audit(audit.clone())
+            .stores(stores)
+            .build()
+            .unwrap();
+        issuer
+            .add_user("tabs", "pw", Scopes::empty())
+            .await
+            .unwrap();
+        let meta = RequestMeta::default();
+        let token = issuer
+            .login("tabs", "pw", &Scopes::empty(), None, &meta)
+            .await
+            .unwrap()
+            .refresh
+            .unwrap()
+            .token;
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(50));
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let (issuer, start, token) = (issuer.clone(), start.clone(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                issuer
+                    .refresh(token.expose(), &Scopes::empty(), &RequestMeta::default())
+                    .await
+                    .unwrap()
+                    .refresh
+                    .unwrap()
+                    .token
+                    .expose()
+                    .to_owned()
+            }));
+        }
+        let mut issued = std::collections::HashSet::new();
+        for task in tasks {
+            issued.insert(task.await.unwrap());
+        }
+        assert_eq!(issued.len(), 1, "{backend}: one token for every tab");
+        assert_eq!(audit.of_kind(AuditKind::Refreshed).len(), 1, "{backend}");
+        assert_eq!(audit.of_kind(AuditKind::GraceReplay).len(), 49, "{backend}");
+        assert!(
+            audit.of_kind(AuditKind::ReuseDetected).is_empty(),
+            "{backend}"
+        );
+    }
+}

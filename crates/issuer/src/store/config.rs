@@ -532,6 +532,37 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_missing_feature_is_named() {
+        for (backend, feature) in [
+            (Backend::Sqlite, "`sqlite` feature"),
+            (Backend::Postgres, "`postgres` feature"),
+            (Backend::Redis, "`redis` feature"),
+        ] {
+            let StoreError::Config(message) = missing_feature(backend) else {
+                panic!("a configuration error");
+            };
+            assert!(message.contains(feature), "{message}");
+        }
+    }
+
+    /// Built without the backends, `open` says which feature a URL needs.
+    #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "redis")))]
+    #[tokio::test]
+    async fn urls_of_backends_not_compiled_in() {
+        for (url, feature) in [
+            ("sqlite::memory:", "sqlite"),
+            ("postgres://u:pw@db/x", "postgres"),
+            ("redis://127.0.0.1", "redis"),
+        ] {
+            let Err(StoreError::Config(message)) = open(&StoreConfig::new(url)).await else {
+                panic!("{url} needs a feature");
+            };
+            assert!(message.contains(&format!("`{feature}` feature")), "{message}");
+            assert!(!message.contains("pw"), "{message}");
+        }
+    }
+
     #[tokio::test]
     async fn memory_and_errors() {
         let stores = open(&StoreConfig::new("memory:")).await.unwrap();

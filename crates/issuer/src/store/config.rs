@@ -558,7 +558,10 @@ mod tests {
             let Err(StoreError::Config(message)) = open(&StoreConfig::new(url)).await else {
                 panic!("{url} needs a feature");
             };
-            assert!(message.contains(&format!("`{feature}` feature")), "{message}");
+            assert!(
+                message.contains(&format!("`{feature}` feature")),
+                "{message}"
+            );
             assert!(!message.contains("pw"), "{message}");
         }
     }

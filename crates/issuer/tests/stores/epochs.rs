@@ -107,7 +107,7 @@ async fn postgres_instances_see_each_others_bumps() {
         assert_eq!(killed.len(), 2, "both listeners were found and killed");
         let took = bump_and_observe(&a, &source_b, &user).await;
         println!("postgres, listeners just killed: propagation {took:?}");
-        assert!(took <= BOUND + Duration::from_millis(200), "{took:?}");
+        assert!(took <= BOUND + Duration::from_millis(500), "{took:?}");
     }
     wait_listening(&feeds).await;
     admin.close().await.unwrap();
@@ -159,7 +159,7 @@ async fn redis_listener_killed_never_serves_stale_past_the_bound() {
         assert_eq!(killed, 2, "both listeners were killed");
         let took = bump_and_observe(&a, &source_b, "u1").await;
         println!("redis, listeners just killed: propagation {took:?}");
-        assert!(took <= BOUND + Duration::from_millis(200), "{took:?}");
+        assert!(took <= BOUND + Duration::from_millis(500), "{took:?}");
     }
     wait_listening(&feeds).await;
     drop(users);
@@ -179,7 +179,7 @@ async fn sqlite_instances_see_bumps_within_the_bound() {
     let source_b = b.epoch_source();
     for _ in 0..2 {
         let took = bump_and_observe(&a, &source_b, "u1").await;
-        assert!(took <= BOUND + Duration::from_millis(200), "{took:?}");
+        assert!(took <= BOUND + Duration::from_millis(500), "{took:?}");
     }
     // The instance that bumps sees it at once.
     let source_a = a.epoch_source();

@@ -256,7 +256,7 @@ fn same_ring(keys: &KeySource, pinned: Option<&Arc<KeyRing>>) -> bool {
 
 impl<E> TokenCache<E> {
     /// True when tokens of a verifier trusting `keys` go into the cache: always
-    /// when configured to include HMAC keys, otherwise only when every key is
+    /// when HMAC keys are included (the default), otherwise only when every key is
     /// asymmetric (where a verification costs tens of microseconds).
     pub(crate) fn holds(&self, keys: &KeySource) -> bool {
         self.config.symmetric

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{Response, StatusCode, Uri};
 use serde::de::DeserializeOwned;
 use token_core::{Clock, KeyRing, NoExtra, SharedKeyRing, SourceError, Verifier, VerifierBuilder};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedMutexGuard};
 use tower_bearer::{BearerAuthBuilder, BearerAuthLayer};
 
 use crate::cache_control;
@@ -76,21 +76,30 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// refreshers has been dropped.
 ///
 /// ```
-/// # use std::time::Duration;
+/// use std::time::Duration;
 /// use remote_keys::{RemoteKeys, Source};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// // `spawn` returns at once; requests get 503 until the first fetch succeeds.
-/// // (`start().await` instead waits for it and fails when it fails.)
-/// let remote = RemoteKeys::builder(Source::discovery("https://idp.example"))
+/// // Fetches in the background: 503 until the first fetch succeeds.
+/// // (`.start().await?` waits for that fetch instead, and fails if it fails.)
+/// let remote = RemoteKeys::builder(Source::discovery("https://idp.example")).spawn()?;
+/// let layer = remote.layer(remote.verifier().audience("api").build()?); // issuer preset
+/// // Router::new().route("/reports", get(reports)).layer(layer)
+/// # let _ = layer;
+/// # remote.handle().stop();
+///
+/// // Every bound can be set; these are the defaults but two.
+/// let tuned = RemoteKeys::builder(Source::jwks_url("https://idp.example/jwks.json"))
+///     .min_refresh(Duration::from_secs(30))
+///     .max_refresh(Duration::from_secs(3600))
+///     .default_refresh(Duration::from_secs(300))
 ///     .unknown_kid_cooldown(Duration::from_secs(30))
 ///     .stale_for(Duration::from_secs(6 * 3600))
+///     .timeout(Duration::from_secs(5))
+///     .max_document_bytes(256 * 1024)
 ///     .spawn()?;
-/// let verifier = remote.verifier().audience("api").build()?; // issuer preset
-/// let layer = remote.layer(verifier);
-/// # let _ = layer;
-/// remote.handle().stop();
+/// tuned.handle().stop();
 /// # Ok(())
 /// # }
 /// ```
@@ -342,7 +351,7 @@ impl RemoteKeysBuilder {
             http,
             ring: SharedKeyRing::new(KeyRing::new()),
             time,
-            fetch: tokio::sync::Mutex::new(()),
+            fetch: Arc::new(tokio::sync::Mutex::new(())),
             generation: AtomicU64::new(0),
             state: Mutex::new(State::new(now)),
             control: Arc::new(Control::default()),
@@ -506,7 +515,7 @@ pub(crate) struct Inner {
     ring: SharedKeyRing,
     time: Time,
     /// Held for the whole of a fetch: the single flight.
-    fetch: tokio::sync::Mutex<()>,
+    fetch: Arc<tokio::sync::Mutex<()>>,
     /// Bumped when a fetch completes, so a caller that waited on the lock knows a
     /// fetch ran meanwhile and takes its outcome instead of fetching again.
     generation: AtomicU64,
@@ -617,25 +626,46 @@ impl Inner {
 
     /// The unknown-`kid` path: join the fetch in flight, or fetch if the cooldown
     /// allows, or answer from what the last fetch found.
-    pub(crate) async fn on_unknown_kid(&self) -> Result<bool, SourceError> {
+    pub(crate) async fn on_unknown_kid(self: &Arc<Self>) -> Result<bool, SourceError> {
         let seen = self.generation.load(Ordering::Acquire);
-        let flight = match self.fetch.try_lock() {
-            Ok(flight) => flight,
-            // A fetch is in flight: its outcome is ours too.
-            Err(_) => self.fetch.lock().await,
-        };
+        // Waits for a fetch in flight, whatever started it: its outcome is ours too.
+        let flight = Arc::clone(&self.fetch).lock_owned().await;
         let outcome = if self.generation.load(Ordering::Acquire) != seen {
             // A fetch completed after this token failed to verify.
+            drop(flight);
             self.state().last_outcome.clone()
         } else if self.in_cooldown(self.time.now()) {
             drop(flight);
             return self.answer_in_cooldown();
         } else {
             self.state().last_unknown_kid_fetch = Some(self.time.now());
-            self.fetch_locked().await
+            self.fetch_detached(flight).await
         };
-        drop(flight);
         self.answer(&outcome)
+    }
+
+    /// Runs a fetch to its end on the runtime even if the request that started it
+    /// goes away: a client hanging up must not cancel the fetch that other
+    /// requests wait on.
+    async fn fetch_detached(self: &Arc<Self>, flight: OwnedMutexGuard<()>) -> Outcome {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            let outcome = self.fetch_locked().await;
+            drop(flight);
+            return outcome;
+        };
+        let inner = Arc::clone(self);
+        let task = runtime.spawn(async move {
+            let outcome = inner.fetch_locked().await;
+            drop(flight);
+            outcome
+        });
+        match task.await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::Failed(Error::Transport {
+                url: self.describe(),
+                source: Arc::new(std::io::Error::other("the fetch task failed")),
+            }),
+        }
     }
 
     fn in_cooldown(&self, now: i64) -> bool {

@@ -277,13 +277,13 @@ async fn ten_thousand_random_kids_over_tcp_cause_at_most_one_fetch_per_cooldown(
         "{fetches} fetches in {elapsed:?} with a cooldown of {cooldown:?}"
     );
     assert!(fetches >= 2, "unknown kids do cause refetches");
-    // And never two refetches within a cooldown of each other (the server's
-    // clock, with a little slack for the request's own travel).
+    // And never two refetches within a cooldown of each other (on the server's
+    // clock: slack for the requests' own travel, which varies on a busy machine).
     let times = issuer.jwks_times();
     for pair in times[1..].windows(2) {
         let gap = pair[1] - pair[0];
         assert!(
-            gap + Duration::from_millis(50) >= cooldown,
+            gap + Duration::from_millis(300) >= cooldown,
             "two fetches {gap:?} apart"
         );
     }
@@ -321,6 +321,33 @@ async fn ten_thousand_concurrent_unknown_kid_refreshes_share_one_fetch() {
         }
         assert_eq!(issuer.jwks_fetches(), 1 + round, "round {round}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_goes_away_does_not_cancel_the_shared_fetch() {
+    let issuer = TestIssuer::start().await;
+    let remote = builder(&issuer).start().await.unwrap();
+    let new_kid = issuer.rotate();
+    issuer.behave(|b| b.delay = Duration::from_millis(400));
+    let refresher = Arc::new(remote.refresher());
+
+    // The request that starts the fetch hangs up halfway through it.
+    let first = {
+        let refresher = Arc::clone(&refresher);
+        tokio::spawn(async move { refresher.refresh(None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let waiting = {
+        let refresher = Arc::clone(&refresher);
+        tokio::spawn(async move { refresher.refresh(None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    first.abort();
+
+    // The fetch ran to its end: the waiting request hears of the new key.
+    assert!(waiting.await.unwrap().unwrap());
+    assert!(remote.key_ring().load().find(&new_kid).is_some());
+    assert_eq!(issuer.jwks_fetches(), 2);
 }
 
 #[tokio::test]

@@ -60,7 +60,8 @@ impl Source {
     /// `/.well-known/oauth-authorization-server{issuer path}`. The document's
     /// `issuer` must be exactly `issuer` (both specifications require it, so a
     /// document cannot point a verifier at another issuer's keys); its `jwks_uri`
-    /// is where the keys are fetched.
+    /// is where the keys are fetched. The `jwks_uri` found is reused until a fetch
+    /// fails; the fetch after that discovers again.
     pub fn discovery(issuer: impl Into<String>) -> Self {
         Source::discovered(issuer, Paths::Both)
     }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::{ArcSwap, Guard};
 
@@ -197,30 +198,60 @@ impl fmt::Debug for KeyRing {
 /// ```
 #[derive(Clone)]
 pub struct SharedKeyRing {
-    current: Arc<ArcSwap<KeyRing>>,
+    shared: Arc<Swapped>,
+}
+
+/// The ring and a count of its replacements.
+struct Swapped {
+    current: ArcSwap<KeyRing>,
+    version: AtomicU64,
 }
 
 impl SharedKeyRing {
     /// A shared handle starting with `ring`.
     pub fn new(ring: KeyRing) -> Self {
         SharedKeyRing {
-            current: Arc::new(ArcSwap::from_pointee(ring)),
+            shared: Arc::new(Swapped {
+                current: ArcSwap::from_pointee(ring),
+                version: AtomicU64::new(0),
+            }),
         }
     }
 
     /// The current ring. Hold the guard briefly: it pins this snapshot.
     pub fn load(&self) -> KeyRingGuard {
-        KeyRingGuard(self.current.load())
+        KeyRingGuard(self.shared.current.load())
     }
 
     /// The current ring, as an owned handle.
     pub fn snapshot(&self) -> Arc<KeyRing> {
-        self.current.load_full()
+        self.shared.current.load_full()
+    }
+
+    /// A number that changes whenever the ring is replaced (one atomic load, much
+    /// cheaper than [`load`](Self::load)). Read it *before* using a ring: a cache
+    /// that stores it beside what it derived from the ring, and finds it changed
+    /// later, knows the ring may have been replaced since.
+    ///
+    /// ```
+    /// use token_core::{KeyRing, SharedKeyRing};
+    ///
+    /// let shared = SharedKeyRing::new(KeyRing::new());
+    /// let seen = shared.version();
+    /// shared.store(KeyRing::new());
+    /// assert_ne!(shared.version(), seen);
+    /// ```
+    #[inline]
+    pub fn version(&self) -> u64 {
+        self.shared.version.load(Ordering::Acquire)
     }
 
     /// Replaces the ring.
     pub fn store(&self, ring: KeyRing) {
-        self.current.store(Arc::new(ring));
+        self.shared.current.store(Arc::new(ring));
+        // After the swap: a reader that sees the old version may have used the new
+        // ring (a harmless miss later), never the reverse.
+        self.shared.version.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Replaces the ring with `change` applied to a copy of the current one. Changes
@@ -230,7 +261,7 @@ impl SharedKeyRing {
         mut change: impl FnMut(&mut KeyRing) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut outcome = Ok(());
-        self.current.rcu(|current| {
+        self.shared.current.rcu(|current| {
             let mut next = KeyRing::clone(current);
             outcome = change(&mut next);
             match outcome {
@@ -238,6 +269,9 @@ impl SharedKeyRing {
                 Err(_) => Arc::clone(current),
             }
         });
+        if outcome.is_ok() {
+            self.shared.version.fetch_add(1, Ordering::AcqRel);
+        }
         outcome
     }
 }
@@ -389,5 +423,22 @@ mod tests {
         });
         assert!(failed.is_err());
         assert_eq!(shared.load().len(), 1);
+    }
+
+    #[test]
+    fn the_version_moves_with_every_replacement_only() {
+        let shared = SharedKeyRing::new(KeyRing::with_signing_key(key()));
+        let first = shared.version();
+        let failed: Result<(), KeyError> = shared.update(|_| Err(KeyError::InvalidKid));
+        assert!(failed.is_err());
+        assert_eq!(shared.version(), first);
+        shared
+            .update(|ring| ring.add_verifying_key(key().verifying_key().clone()))
+            .unwrap();
+        let second = shared.version();
+        assert_ne!(second, first);
+        shared.store(KeyRing::new());
+        assert_ne!(shared.version(), second);
+        assert_eq!(shared.clone().version(), shared.version());
     }
 }

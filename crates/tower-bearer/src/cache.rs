@@ -7,11 +7,10 @@
 
 use std::collections::hash_map::{DefaultHasher, RandomState};
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
-use token_core::{Claims, KeyRing, KeySource, Verifier, VerifyError};
+use token_core::{Claims, KeySource, Verifier, VerifyError};
 
 /// Bounds of the verified-token cache, and which tokens it holds.
 ///
@@ -75,9 +74,10 @@ struct Entry<E> {
     claims: Claims<E>,
     /// Which verifier of the layer accepted it.
     slot: usize,
-    /// The shared ring it verified under; a swapped ring invalidates the entry, so
-    /// a removed key stops its tokens at once. `None` for fixed rings.
-    ring: Option<Arc<KeyRing>>,
+    /// The version of the shared ring it verified under; a swapped ring
+    /// invalidates the entry, so a removed key stops its tokens at once. `None`
+    /// for fixed rings.
+    ring: Option<u64>,
     size: usize,
 }
 
@@ -113,7 +113,7 @@ where
         let outcome = {
             let entry = self.map.get(token)?;
             match verifiers.get(entry.slot) {
-                Some(verifier) if same_ring(verifier.keys(), entry.ring.as_ref()) => {
+                Some(verifier) if same_ring(verifier.keys(), entry.ring) => {
                     match verifier.check_times(&entry.claims) {
                         Ok(()) => return Some(Ok(entry.claims.clone())),
                         Err(e) => Some(Err(e)),
@@ -128,12 +128,12 @@ where
     }
 
     /// Stores the claims of a token that just verified with `verifiers[slot]`,
-    /// under `ring`, the shared ring as it was before verification began.
+    /// under `ring`, the shared ring's version as read before verification began.
     pub(crate) fn insert(
         &self,
         token: &str,
         slot: usize,
-        ring: Option<Arc<KeyRing>>,
+        ring: Option<u64>,
         claims: &Claims<E>,
         now: i64,
     ) {
@@ -236,27 +236,26 @@ impl Hasher for TailHasher {
     }
 }
 
-/// The shared ring a verifier reads now, to pin in an entry.
-pub(crate) fn ring_snapshot(keys: &KeySource) -> Option<Arc<KeyRing>> {
+/// The version of the shared ring a verifier reads now, to pin in an entry.
+pub(crate) fn ring_version(keys: &KeySource) -> Option<u64> {
     match keys {
         KeySource::Static(_) => None,
-        KeySource::Shared(shared) => Some(shared.snapshot()),
+        KeySource::Shared(shared) => Some(shared.version()),
     }
 }
 
-fn same_ring(keys: &KeySource, pinned: Option<&Arc<KeyRing>>) -> bool {
+fn same_ring(keys: &KeySource, pinned: Option<u64>) -> bool {
     match (keys, pinned) {
         (KeySource::Static(_), None) => true,
-        (KeySource::Shared(shared), Some(pinned)) => {
-            std::ptr::eq(&*shared.load() as *const KeyRing, Arc::as_ptr(pinned))
-        }
+        // One atomic load: a hit must stay far cheaper than a verification.
+        (KeySource::Shared(shared), Some(pinned)) => shared.version() == pinned,
         _ => false,
     }
 }
 
 impl<E> TokenCache<E> {
     /// True when tokens of a verifier trusting `keys` go into the cache: always
-    /// when configured to include HMAC keys, otherwise only when every key is
+    /// when HMAC keys are included (the default), otherwise only when every key is
     /// asymmetric (where a verification costs tens of microseconds).
     pub(crate) fn holds(&self, keys: &KeySource) -> bool {
         self.config.symmetric
@@ -268,7 +267,7 @@ impl<E> TokenCache<E> {
 mod tests {
     use std::time::Duration;
 
-    use token_core::{Algorithm, ManualClock, Minter, SharedKeyRing, SigningKey};
+    use token_core::{Algorithm, KeyRing, ManualClock, Minter, SharedKeyRing, SigningKey};
 
     use super::*;
 
@@ -295,13 +294,7 @@ mod tests {
         let cache = TokenCache::new(TokenCacheConfig::default());
         let token = minter.mint(Claims::for_subject("a")).unwrap().token;
         let claims = verifier.verify(&token).unwrap();
-        cache.insert(
-            &token,
-            0,
-            Some(shared.snapshot()),
-            &claims,
-            clock.now_secs(),
-        );
+        cache.insert(&token, 0, Some(shared.version()), &claims, clock.now_secs());
         let verifiers = [verifier];
         assert!(matches!(cache.get(&token, &verifiers), Some(Ok(_))));
         let mut other = token.clone();
@@ -321,13 +314,7 @@ mod tests {
         let cache = TokenCache::new(TokenCacheConfig::default());
         let token = minter.mint(Claims::for_subject("a")).unwrap().token;
         let claims = verifier.verify(&token).unwrap();
-        cache.insert(
-            &token,
-            0,
-            Some(shared.snapshot()),
-            &claims,
-            clock.now_secs(),
-        );
+        cache.insert(&token, 0, Some(shared.version()), &claims, clock.now_secs());
         shared.store(KeyRing::new());
         assert!(cache.get(&token, &[verifier]).is_none());
     }
@@ -340,13 +327,7 @@ mod tests {
         for _ in 0..50 {
             let token = minter.mint(Claims::for_subject("a")).unwrap().token;
             let claims = verifier.verify(&token).unwrap();
-            cache.insert(
-                &token,
-                0,
-                Some(shared.snapshot()),
-                &claims,
-                clock.now_secs(),
-            );
+            cache.insert(&token, 0, Some(shared.version()), &claims, clock.now_secs());
             assert!(cache.len() <= 8);
         }
         assert!(cache.bytes.load(Ordering::Relaxed) <= 1 << 20);

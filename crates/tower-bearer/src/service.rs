@@ -190,7 +190,7 @@ where
             .as_ref()
             .filter(|cache| cache.holds(verifier.keys()));
         // Pinned before verifying, so a ring swapped meanwhile invalidates the entry.
-        let ring = cache.and_then(|_| cache::ring_snapshot(verifier.keys()));
+        let ring = cache.and_then(|_| cache::ring_version(verifier.keys()));
         match verifier.verify(token) {
             Ok(claims) => {
                 if let Some(cache) = cache {

@@ -2,7 +2,7 @@
 
 use http::request::Parts;
 
-use super::request::{Params, origin_allowed};
+use super::request::{Params, presented_refresh_token};
 use super::response::{self, HttpResponse};
 use crate::error::Error;
 use crate::grant::LogoutScope;
@@ -14,11 +14,6 @@ pub(super) async fn handle(
     body: &[u8],
     meta: &RequestMeta,
 ) -> Result<HttpResponse, Error> {
-    let config = &issuer.inner.config;
-    let cookie = config
-        .cookie
-        .read(&parts.headers)
-        .map_err(|_| Error::InvalidRequest("refresh cookie sent twice"))?;
     let params = Params::any(&parts.headers, body)?;
     let scope = match params.get("scope") {
         None => LogoutScope::Local,
@@ -26,16 +21,8 @@ pub(super) async fn handle(
             "scope must be local, others or global",
         ))?,
     };
-    let token = match cookie {
-        Some(token) => {
-            if !origin_allowed(&parts.headers, config) {
-                return Err(Error::OriginNotAllowed);
-            }
-            Some(token)
-        }
-        None => params.get("refresh_token"),
-    };
-    if let Some(token) = token {
+    let presented = presented_refresh_token(&parts.headers, &params, &issuer.inner.config)?;
+    if let Some((token, _)) = presented {
         issuer.logout(token, scope, meta).await?;
     }
     let done = response::no_content();

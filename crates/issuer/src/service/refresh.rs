@@ -3,7 +3,7 @@
 
 use http::request::Parts;
 
-use super::request::{Params, origin_allowed};
+use super::request::{Params, TokenFrom, presented_refresh_token};
 use super::response::{self, HttpResponse};
 use crate::error::Error;
 use crate::issuer::{Issuer, RequestMeta};
@@ -14,34 +14,17 @@ pub(super) async fn handle(
     body: &[u8],
     meta: &RequestMeta,
 ) -> Result<HttpResponse, Error> {
-    let config = &issuer.inner.config;
-    let cookie = config
-        .cookie
-        .read(&parts.headers)
-        .map_err(|_| Error::InvalidRequest("refresh cookie sent twice"))?;
     let params = Params::any(&parts.headers, body)?;
     let scope = params.scope()?;
-    let (token, from_cookie) = match cookie {
-        Some(token) => {
-            // Browsers attach cookies on their own: make sure the page asking is ours.
-            if !origin_allowed(&parts.headers, config) {
-                return Err(Error::OriginNotAllowed);
-            }
-            (token, true)
-        }
-        None => (
-            params.require("refresh_token", "refresh_token is required")?,
-            false,
-        ),
-    };
+    let (token, from) = presented_refresh_token(&parts.headers, &params, &issuer.inner.config)?
+        .ok_or(Error::InvalidRequest("refresh_token is required"))?;
     match issuer.refresh_inner(token, &scope, None, meta).await {
         Ok(issued) => response::token(issuer, &issued),
         // Clear the cookie only when the family is dead: a grace replay or a
         // throttled or mis-scoped request keeps it.
-        Err(failure) if failure.family_dead && from_cookie => Ok(response::clear_cookie(
-            issuer,
-            failure.error.into_response(),
-        )),
+        Err(failure) if failure.family_dead && from == TokenFrom::Cookie => Ok(
+            response::clear_cookie(issuer, failure.error.into_response()),
+        ),
         Err(failure) => Err(failure.error),
     }
 }

@@ -391,3 +391,33 @@ mod tests {
         );
     }
 }
+
+/// Where a request's refresh token came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TokenFrom {
+    /// The refresh cookie.
+    Cookie,
+    /// The `refresh_token` parameter of the body.
+    Body,
+}
+
+/// The refresh token a request presents: the cookie first, else the `refresh_token`
+/// parameter. Browsers attach cookies on their own, so a cookie-borne token counts
+/// only when the request's `Origin` is one of ours.
+pub(crate) fn presented_refresh_token<'a>(
+    headers: &'a HeaderMap,
+    params: &'a Params,
+    config: &Config,
+) -> Result<Option<(&'a str, TokenFrom)>, Error> {
+    let cookie = config
+        .cookie
+        .read(headers)
+        .map_err(|_| Error::InvalidRequest("refresh cookie sent twice"))?;
+    match cookie {
+        Some(token) if origin_allowed(headers, config) => Ok(Some((token, TokenFrom::Cookie))),
+        Some(_) => Err(Error::OriginNotAllowed),
+        None => Ok(params
+            .get("refresh_token")
+            .map(|token| (token, TokenFrom::Body))),
+    }
+}

@@ -16,8 +16,8 @@ use crate::keys::Keys;
 use crate::password::{HashPriority, Hasher, PasswordError, PasswordPolicy};
 use crate::refresh_token::{RefreshKey, RefreshKeyError, RefreshKeys};
 use crate::store::{
-    ClientStore, MemoryClientStore, MemorySessionStore, MemoryThrottleStore, MemoryUserStore,
-    SessionStore, ThrottleStore, UserStore,
+    ClientStore, EpochFeed, MemoryClientStore, MemorySessionStore, MemoryThrottleStore,
+    MemoryUserStore, SessionStore, Stores, ThrottleStore, UserStore,
 };
 use crate::throttle::ThrottlePolicy;
 use crate::transport::{CookieSettings, RefreshTransport};
@@ -57,6 +57,8 @@ pub struct IssuerBuilder {
     clients: Arc<dyn ClientStore>,
     throttle_store: Arc<dyn ThrottleStore>,
     audit: Arc<dyn AuditSink>,
+    store_audit: Option<Arc<dyn AuditSink>>,
+    epochs: Option<EpochFeed>,
     refresh_key: Option<RefreshKey>,
     previous_refresh_keys: Vec<RefreshKey>,
     issuer: Option<String>,
@@ -94,6 +96,8 @@ impl Issuer {
             clients: Arc::new(MemoryClientStore::new()),
             throttle_store: Arc::new(MemoryThrottleStore::new()),
             audit: Arc::new(TracingAuditSink),
+            store_audit: None,
+            epochs: None,
             refresh_key: None,
             previous_refresh_keys: Vec::new(),
             issuer: None,
@@ -166,9 +170,25 @@ impl IssuerBuilder {
         self
     }
 
-    /// Where audit events go. Default: [`TracingAuditSink`].
+    /// Where audit events go. Default: [`TracingAuditSink`]. Stores that persist
+    /// audit events (see [`stores`](Self::stores)) get every event as well.
     pub fn audit(mut self, sink: impl AuditSink) -> Self {
         self.audit = Arc::new(sink);
+        self
+    }
+
+    /// Every store at once, as [`store::open`](crate::store::open) made them: users,
+    /// clients, sessions, throttle counters, the store's audit log (written besides
+    /// the [`audit`](Self::audit) sink) and epoch propagation, so that
+    /// [`Issuer::epoch_source`] sees token-version bumps made by other instances
+    /// sharing the store within the configured bound.
+    pub fn stores(mut self, stores: Stores) -> Self {
+        self.users = stores.users;
+        self.clients = stores.clients;
+        self.sessions = stores.sessions;
+        self.throttle_store = stores.throttle;
+        self.store_audit = stores.audit;
+        self.epochs = stores.epochs;
         self
     }
 
@@ -406,7 +426,11 @@ impl IssuerBuilder {
                 sessions: self.sessions,
                 clients: self.clients,
                 throttle: self.throttle_store,
-                audit: self.audit,
+                audit: match self.store_audit {
+                    Some(store) => Arc::new(vec![self.audit, store]),
+                    None => self.audit,
+                },
+                epochs: self.epochs,
                 hasher,
                 clock: self.clock,
             }),

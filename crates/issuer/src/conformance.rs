@@ -1,23 +1,31 @@
 //! The conformance suite every store backend must pass (feature `conformance`).
 //!
-//! Each entry point takes a factory making a fresh, empty store, and panics with a
-//! message naming the broken rule. Run them from a multi-threaded tokio runtime: the
-//! concurrency checks spawn tasks that really race.
+//! Each entry point takes an async factory making a fresh, empty store (its own
+//! database, schema or key prefix), and panics with a message naming the broken
+//! rule. Run them from a multi-threaded tokio runtime: the concurrency checks spawn
+//! tasks that really race.
+//!
+//! Backends that cannot run [`Family::rotate`] under a row lock (a Lua script, a
+//! PL/pgSQL function) re-express the decision; [`session_store`] runs every branch of
+//! it (rotate, grace replay within the interval and under the bound, replays past
+//! either, older and future generations, idle and absolute expiry, revoked, stale
+//! epoch, unknown), which is what holds the copies equal.
 //!
 //! ```no_run
 //! # async fn run() {
 //! use issuer::conformance;
 //! use issuer::store::{MemorySessionStore, MemoryThrottleStore, MemoryUserStore, MemoryClientStore};
 //!
-//! conformance::session_store(MemorySessionStore::new).await;
-//! conformance::throttle_store(MemoryThrottleStore::new).await;
-//! conformance::user_store(MemoryUserStore::new).await;
-//! conformance::client_store(MemoryClientStore::new).await;
+//! conformance::session_store(async || MemorySessionStore::new()).await;
+//! conformance::throttle_store(async || MemoryThrottleStore::new()).await;
+//! conformance::user_store(async || MemoryUserStore::new()).await;
+//! conformance::client_store(async || MemoryClientStore::new()).await;
 //! # }
 //! ```
 // Panicking with a message is how a test suite reports.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::future::Future;
 use std::sync::Arc;
 
 use token_core::Scopes;
@@ -67,19 +75,26 @@ fn request(id: &str, presented: u64, now: i64, max_replays: u32) -> RotateReques
     }
 }
 
-/// Every [`SessionStore`] rule.
-pub async fn session_store<S: SessionStore>(make: impl Fn() -> S) {
-    create_and_get(&make()).await;
-    rotate_moves_one_generation(&make()).await;
-    grace_replays_repeat_the_current_generation(&make()).await;
-    reuse_revokes_the_family(&make()).await;
-    idle_and_absolute_expiry(&make()).await;
-    revoke_one_and_all_but_one(&make()).await;
-    list_by_user(&make()).await;
-    purge_in_batches(&make()).await;
-    epochs(&make()).await;
-    denied_tokens(&make()).await;
-    parallel_rotation(Arc::new(make())).await;
+/// Every [`SessionStore`] rule, the races included.
+pub async fn session_store<S, F, Fut>(make: F)
+where
+    S: SessionStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    create_and_get(&make().await).await;
+    rotate_moves_one_generation(&make().await).await;
+    grace_replays_repeat_the_current_generation(&make().await).await;
+    reuse_revokes_the_family(&make().await).await;
+    idle_and_absolute_expiry(&make().await).await;
+    dead_families_stay_dead(&make().await).await;
+    revoke_one_and_all_but_one(&make().await).await;
+    list_by_user(&make().await).await;
+    purge_in_batches(&make().await).await;
+    epochs(&make().await).await;
+    denied_tokens(&make().await).await;
+    parallel_rotation(Arc::new(make().await)).await;
+    rotation_racing_revocation(Arc::new(make().await)).await;
 }
 
 async fn create_and_get(store: &impl SessionStore) {
@@ -174,6 +189,106 @@ async fn reuse_revokes_the_family(store: &impl SessionStore) {
         store.rotate(request("f2", 1, T0 + 3, 5)).await.unwrap(),
         RotateOutcome::Reuse(_)
     ));
+    // So is a generation from the future, and one no store can hold.
+    for (id, presented) in [("f3", 3), ("f4", u64::MAX)] {
+        store.create(&sample_family(id, "u1", T0)).await.unwrap();
+        let RotateOutcome::Reuse(f) = store
+            .rotate(request(id, presented, T0 + 1, 5))
+            .await
+            .unwrap()
+        else {
+            panic!("generation {presented} of a family at generation 1 is reuse");
+        };
+        assert_eq!(f.generation, 1, "reuse never rotates");
+        assert_eq!(
+            store.get(id).await.unwrap().unwrap().revoked,
+            Some(crate::family::Revocation {
+                at: T0 + 1,
+                reason: RevokeReason::Reuse
+            }),
+            "reuse is persisted"
+        );
+    }
+    // A replay with no grace left (replays == max) right after the rotation is reuse.
+    store.create(&sample_family("f6", "u1", T0)).await.unwrap();
+    store.rotate(request("f6", 1, T0 + 1, 0)).await.unwrap();
+    assert!(matches!(
+        store.rotate(request("f6", 1, T0 + 1, 0)).await.unwrap(),
+        RotateOutcome::Reuse(_)
+    ));
+}
+
+/// Dead families answer why, and answering changes nothing (except a stale one,
+/// which is revoked).
+async fn dead_families_stay_dead(store: &impl SessionStore) {
+    let mut f = sample_family("revoked", "u1", T0);
+    f.revoked = Some(crate::family::Revocation {
+        at: T0 + 1,
+        reason: RevokeReason::Logout,
+    });
+    store.create(&f).await.unwrap();
+    assert_eq!(
+        store
+            .rotate(request("revoked", 1, T0 + 2, 5))
+            .await
+            .unwrap(),
+        RotateOutcome::Dead(DeadFamily::Revoked(RevokeReason::Logout)),
+        "a revoked family says why"
+    );
+    assert_eq!(store.get("revoked").await.unwrap(), Some(f), "unchanged");
+
+    let expired = sample_family("expired", "u1", T0);
+    store.create(&expired).await.unwrap();
+    for presented in [0, 1, 2] {
+        assert_eq!(
+            store
+                .rotate(request("expired", presented, T0 + IDLE + 1, 5))
+                .await
+                .unwrap(),
+            RotateOutcome::Dead(DeadFamily::Expired),
+            "expiry comes before any generation check"
+        );
+    }
+    assert_eq!(
+        store.get("expired").await.unwrap(),
+        Some(expired),
+        "unchanged"
+    );
+
+    // A huge idle lifetime saturates to the absolute expiry.
+    store
+        .create(&sample_family("long", "u1", T0))
+        .await
+        .unwrap();
+    let mut long = request("long", 1, T0 + 1, 5);
+    long.idle_ttl = i64::MAX;
+    let RotateOutcome::Rotated(f) = store.rotate(long).await.unwrap() else {
+        panic!("rotates");
+    };
+    assert_eq!(f.idle_expires, f.absolute_expires);
+
+    // Stale: the epoch moved on after the family was made; the family is revoked.
+    store.bump_epoch("u9", None, T0).await.unwrap();
+    store
+        .create(&sample_family("stale", "u9", T0))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.rotate(request("stale", 1, T0 + 1, 5)).await.unwrap(),
+        RotateOutcome::Dead(DeadFamily::Stale)
+    );
+    assert_eq!(
+        store.get("stale").await.unwrap().unwrap().revoked,
+        Some(crate::family::Revocation {
+            at: T0 + 1,
+            reason: RevokeReason::VersionBumped
+        }),
+        "a stale family is revoked"
+    );
+    assert_eq!(
+        store.rotate(request("stale", 1, T0 + 2, 5)).await.unwrap(),
+        RotateOutcome::Dead(DeadFamily::Revoked(RevokeReason::VersionBumped))
+    );
 }
 
 async fn idle_and_absolute_expiry(store: &impl SessionStore) {
@@ -422,12 +537,83 @@ async fn parallel_rotation<S: SessionStore>(store: Arc<S>) {
         }
     }
     assert_eq!((rotated, replays), (1, 49), "one compare-and-swap wins");
-    assert_eq!(store.get("race").await.unwrap().unwrap().generation, 2);
+    let after = store.get("race").await.unwrap().unwrap();
+    assert_eq!((after.generation, after.replays), (2, 49));
+}
+
+/// A refresh racing a revocation (one session, all of the user's, or an epoch bump),
+/// again and again: whichever lands first, afterwards the family is dead and no
+/// generation of it refreshes. There is never a live successor of a revoked family.
+async fn rotation_racing_revocation<S: SessionStore>(store: Arc<S>) {
+    for round in 0..30u32 {
+        let id = format!("rr{round}");
+        let user = format!("racer{round}");
+        store.create(&sample_family(&id, &user, T0)).await.unwrap();
+        let start = Arc::new(tokio::sync::Barrier::new(2));
+        let rotation = {
+            let (store, start, id) = (Arc::clone(&store), Arc::clone(&start), id.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                store.rotate(request(&id, 1, T0 + 1, 5)).await.unwrap()
+            })
+        };
+        let revocation = {
+            let (store, start, id) = (Arc::clone(&store), Arc::clone(&start), id.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                match round % 3 {
+                    0 => {
+                        store
+                            .revoke(&id, T0 + 1, RevokeReason::Logout)
+                            .await
+                            .unwrap();
+                    }
+                    1 => {
+                        store
+                            .revoke_all(&user, None, T0 + 1, RevokeReason::Admin)
+                            .await
+                            .unwrap();
+                    }
+                    _ => {
+                        store.bump_epoch(&user, None, T0 + 1).await.unwrap();
+                    }
+                }
+            })
+        };
+        let outcome = rotation.await.unwrap();
+        revocation.await.unwrap();
+        match &outcome {
+            RotateOutcome::Rotated(f) => assert_eq!(f.generation, 2),
+            RotateOutcome::Dead(DeadFamily::Revoked(_) | DeadFamily::Stale) => {}
+            other => panic!("unexpected outcome racing a revocation: {other:?}"),
+        }
+        let family = store.get(&id).await.unwrap().unwrap();
+        assert!(family.revoked.is_some(), "the revocation always holds");
+        for presented in [1, 2, 3] {
+            assert!(
+                matches!(
+                    store
+                        .rotate(request(&id, presented, T0 + 2, 5))
+                        .await
+                        .unwrap(),
+                    RotateOutcome::Dead(_)
+                ),
+                "no live successor of a revoked family (round {round}, generation {presented})"
+            );
+        }
+    }
 }
 
 /// Every [`ThrottleStore`] rule.
-pub async fn throttle_store<S: ThrottleStore>(make: impl Fn() -> S) {
-    let store = make();
+pub async fn throttle_store<S, F, Fut>(make: F)
+where
+    S: ThrottleStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    windows_edge_cases(&make().await).await;
+    parallel_hits(Arc::new(make().await)).await;
+    let store = make().await;
     let limit = RateLimit {
         limit: 3,
         window_secs: 60,
@@ -506,9 +692,88 @@ pub async fn throttle_store<S: ThrottleStore>(make: impl Fn() -> S) {
     assert_eq!(store.purge(T0 + 1000, 100).await.unwrap(), 0);
 }
 
+/// Fixed windows at their edges: a clock that went back, a new key early in time
+/// (it starts from the default entry), the unlimited and never-locking policies.
+async fn windows_edge_cases(store: &impl ThrottleStore) {
+    let limit = RateLimit {
+        limit: 1,
+        window_secs: 10,
+    };
+    assert_eq!(store.hit("k", T0, limit).await.unwrap(), None);
+    assert_eq!(store.hit("k", T0 + 9, limit).await.unwrap(), Some(1));
+    assert_eq!(
+        store.hit("k", T0 - 5, limit).await.unwrap(),
+        None,
+        "a clock that went back starts a new window"
+    );
+    // A new key at time 5 with a 10 s window: the default entry's window (from 0)
+    // is still open, exactly as in memory.
+    assert_eq!(store.hit("early", 5, limit).await.unwrap(), None);
+    assert_eq!(store.hit("early", 6, limit).await.unwrap(), Some(4));
+    for _ in 0..3 {
+        assert_eq!(
+            store.hit("free", T0, RateLimit::UNLIMITED).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .record_failure("free", T0, LockoutPolicy::NEVER)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    assert_eq!(store.locked("free", T0).await.unwrap(), None);
+    // Counting and failures live side by side on one key.
+    let policy = LockoutPolicy {
+        threshold: 1,
+        base_secs: 0,
+        max_secs: 100,
+        forget_after_secs: 100,
+    };
+    assert_eq!(
+        store.record_failure("k", T0 + 20, policy).await.unwrap(),
+        Some(0),
+        "a zero-second lockout is still an answer"
+    );
+    assert_eq!(store.locked("k", T0 + 20).await.unwrap(), None);
+}
+
+/// Concurrent hits on one key are all counted.
+async fn parallel_hits<S: ThrottleStore>(store: Arc<S>) {
+    let limit = RateLimit {
+        limit: 1000,
+        window_secs: 3600,
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store.hit("busy", T0, limit).await.unwrap()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), None);
+    }
+    let tight = RateLimit {
+        limit: 40,
+        window_secs: 3600,
+    };
+    assert_eq!(
+        store.hit("busy", T0, tight).await.unwrap(),
+        Some(3600),
+        "the 41st hit is over a limit of 40: no hit was lost"
+    );
+}
+
 /// The [`UserStore`] rules, for backends that support administration.
-pub async fn user_store<S: UserStore>(make: impl Fn() -> S) {
-    let store = make();
+pub async fn user_store<S, F, Fut>(make: F)
+where
+    S: UserStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    let store = make().await;
     let user = User {
         id: "u1".into(),
         login: "alice".into(),
@@ -549,12 +814,44 @@ pub async fn user_store<S: UserStore>(make: impl Fn() -> S) {
         store.set_active("nobody", true).await,
         Err(StoreError::NotFound)
     );
-    assert_eq!(store.list().await.unwrap().len(), 1);
+    assert_eq!(
+        store.set_scopes("nobody", &Scopes::empty()).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.set_password_hash("nobody", &hash).await,
+        Err(StoreError::NotFound)
+    );
+    let mut same_id = user.clone();
+    same_id.login = "alice2".into();
+    assert_eq!(
+        store.create(&same_id).await,
+        Err(StoreError::Conflict),
+        "ids are unique"
+    );
+    assert_eq!(store.find_by_login("alice2").await.unwrap(), None);
+    let mut bob = user.clone();
+    bob.id = "u0".into();
+    bob.login = "bob".into();
+    store.create(&bob).await.unwrap();
+    let logins: Vec<String> = store
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.login)
+        .collect();
+    assert_eq!(logins, ["alice", "bob"], "sorted by login");
 }
 
 /// The [`ClientStore`] rules.
-pub async fn client_store<S: ClientStore>(make: impl Fn() -> S) {
-    let store = make();
+pub async fn client_store<S, F, Fut>(make: F)
+where
+    S: ClientStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    let store = make().await;
     let public = Client::public("spa", RefreshTransport::Cookie);
     let (service, _secret) = Client::confidential("svc", "x".parse().unwrap()).unwrap();
     store.put(&service).await.unwrap();

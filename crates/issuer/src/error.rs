@@ -56,7 +56,8 @@ pub enum Error {
         /// Seconds to wait.
         retry_after: u64,
     },
-    /// 503 `temporarily_unavailable` with `Retry-After`: overloaded.
+    /// 503 `temporarily_unavailable` with `Retry-After`: overloaded, or a store is
+    /// unreachable.
     #[error("temporarily_unavailable")]
     Unavailable,
     /// 404 `not_found`.
@@ -129,7 +130,7 @@ impl Error {
             Error::OriginNotAllowed => "origin not allowed",
             Error::MissingToken => "access token required",
             Error::Throttled { .. } => "too many attempts, retry later",
-            Error::Unavailable => "overloaded, retry later",
+            Error::Unavailable => "temporarily unavailable, retry later",
             Error::NotFound => "not found",
             Error::MethodNotAllowed(_) => "method not allowed",
             Error::Server => "internal error",
@@ -180,9 +181,19 @@ impl Error {
 }
 
 impl From<StoreError> for Error {
+    /// A store that is down or failing answers 503 `temporarily_unavailable` (the
+    /// request changed nothing and may be retried); anything else is a 500.
     fn from(error: StoreError) -> Self {
-        tracing::error!(%error, "issuer store failed");
-        Error::Server
+        match error {
+            StoreError::Unavailable(_) => {
+                tracing::warn!(%error, "issuer store unavailable");
+                Error::Unavailable
+            }
+            error => {
+                tracing::error!(%error, "issuer store failed");
+                Error::Server
+            }
+        }
     }
 }
 
@@ -222,6 +233,10 @@ mod tests {
             Error::from(PasswordError::TooLong),
             Error::InvalidGrant(BAD_CREDENTIALS)
         );
+        let r = Error::from(StoreError::Unavailable("down".into())).into_response();
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()[RETRY_AFTER], "1");
+        assert_eq!(Error::from(StoreError::NotFound), Error::Server);
         let r = Error::Throttled { retry_after: 7 }.into_response();
         assert_eq!(r.status(), 429);
         assert_eq!(r.headers()[RETRY_AFTER], "7");

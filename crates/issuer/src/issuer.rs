@@ -16,7 +16,7 @@ use crate::keys::Keys;
 use crate::password::Hasher;
 use crate::refresh_token::RefreshKeys;
 use crate::service::IssuerService;
-use crate::store::{ClientStore, SessionStore, ThrottleStore, UserStore};
+use crate::store::{CachedEpochs, ClientStore, EpochFeed, SessionStore, ThrottleStore, UserStore};
 use crate::throttle::ThrottlePolicy;
 use crate::transport::{CookieSettings, RefreshTransport};
 
@@ -42,6 +42,8 @@ pub(crate) struct Inner {
     pub(crate) clients: Arc<dyn ClientStore>,
     pub(crate) throttle: Arc<dyn ThrottleStore>,
     pub(crate) audit: Arc<dyn AuditSink>,
+    /// Epoch propagation, when the stores came from `store::open`.
+    pub(crate) epochs: Option<EpochFeed>,
     pub(crate) hasher: Hasher,
     pub(crate) clock: Arc<dyn Clock>,
 }
@@ -84,8 +86,18 @@ impl Issuer {
 
     /// Answers "what is this user's current token version?" for a verifying layer:
     /// access tokens whose `ver` is lower were minted before the user's last bump.
+    ///
+    /// With stores from [`store::open`](crate::store::open), versions are cached per
+    /// instance and a bump made by any instance sharing the store is seen within the
+    /// configured bound ([`EpochFeed`]); otherwise every lookup reads the store.
     pub fn epoch_source(&self) -> Arc<dyn EpochSource> {
-        Arc::new(IssuerEpochs::new(Arc::clone(&self.inner.sessions)))
+        match &self.inner.epochs {
+            Some(feed) => Arc::new(CachedEpochs {
+                feed: feed.clone(),
+                sessions: Arc::clone(&self.inner.sessions),
+            }),
+            None => Arc::new(IssuerEpochs::new(Arc::clone(&self.inner.sessions))),
+        }
     }
 
     /// Answers "was this token or its session revoked?" for a verifying layer.

@@ -87,7 +87,11 @@
 //!
 //! [`UserStore`], [`ClientStore`], [`SessionStore`] and [`ThrottleStore`] are async,
 //! object-safe traits; the memory implementations are always here, and the
-//! `conformance` feature exposes the suite every backend must pass.
+//! `conformance` feature exposes the suite every backend must pass. Persistent
+//! backends are cargo features: `sqlite`, `postgres` and `redis`;
+//! [`store::open`] makes every store from one URL and
+//! [`IssuerBuilder::stores`] hands them to the issuer (see [`store`] for which URL
+//! keeps what, and how several instances share one store).
 #![deny(missing_docs)]
 
 mod admin;

@@ -423,9 +423,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn memory_stores_conform() {
-        conformance::session_store(MemorySessionStore::new).await;
-        conformance::throttle_store(MemoryThrottleStore::new).await;
-        conformance::user_store(MemoryUserStore::new).await;
-        conformance::client_store(MemoryClientStore::new).await;
+        conformance::session_store(async || MemorySessionStore::new()).await;
+        conformance::throttle_store(async || MemoryThrottleStore::new()).await;
+        conformance::user_store(async || MemoryUserStore::new()).await;
+        conformance::client_store(async || MemoryClientStore::new()).await;
     }
 }

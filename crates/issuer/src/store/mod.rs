@@ -8,13 +8,59 @@
 //!
 //! Rules every backend follows:
 //! - [`SessionStore::rotate`] is one atomic compare-and-swap on the family row, with
-//!   the decision made by [`Family::rotate`]; nothing slow (hashing, signing, I/O to
-//!   other systems) happens while the row is held.
+//!   the decision made by [`Family::rotate`] (memory, SQLite), or re-expressed where
+//!   one round trip demands it (PostgreSQL's PL/pgSQL function, Redis's Lua script)
+//!   and held equal to it by the conformance suite (`issuer::conformance`, feature
+//!   `conformance`), which runs every branch; nothing slow (hashing, signing, I/O to other systems) happens
+//!   while the row is held.
 //! - Epochs and families live in the same store, so bumping an epoch and refusing
 //!   families minted under an older one cannot disagree.
-//! - Errors never carry secrets (passwords, hashes, salts, tokens).
+//! - Errors never carry secrets (passwords, hashes, salts, tokens, connection
+//!   passwords).
+//!
+//! # Persistent backends
+//!
+//! [`open`] makes every store an issuer needs from one [`StoreConfig`], whose URL
+//! names the backend; [`IssuerBuilder::stores`](crate::IssuerBuilder::stores) hands
+//! them to an issuer:
+//!
+//! | URL | cargo feature | keeps | survives a restart | shared by several instances |
+//! |---|---|---|---|---|
+//! | `memory:` | (always) | everything | no | no |
+//! | `sqlite:PATH`, `sqlite::memory:` | `sqlite` | everything, and audit events | yes (a file) | no (one host) |
+//! | `postgres://...`, `postgresql://...` | `postgres` | everything, and audit events | yes | yes |
+//! | `redis://...` (+ `users_url`) | `redis` | sessions, epochs, throttling | as Redis is configured | yes |
+//!
+//! The SQL backends create their tables on open (embedded migrations; [`migrate`]
+//! runs them alone). Redis keeps no users: [`StoreConfig::users_url`] names the SQL
+//! (or memory) store that does.
+//!
+//! ```no_run
+//! use issuer::Issuer;
+//! use issuer::store::{self, StoreConfig};
+//! # async fn run(key: token_core::SigningKey) -> Result<(), Box<dyn std::error::Error>> {
+//! let stores = store::open(&StoreConfig::new("postgres://issuer@db.internal/auth")).await?;
+//! let issuer = Issuer::builder().signing_key(key).stores(stores).build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! Several issuer instances may share one PostgreSQL database or one Redis: a token
+//! version bumped on one instance reaches every other instance's
+//! [`epoch_source`](crate::Issuer::epoch_source) through the store (PostgreSQL
+//! `LISTEN`/`NOTIFY`, Redis pub/sub), within [`StoreConfig::epoch_bound`] (see
+//! [`EpochFeed`]).
 
+mod config;
+mod epochs;
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 use token_core::{BoxFuture, Scopes};
 
@@ -24,6 +70,9 @@ use crate::password::PasswordHash;
 use crate::throttle::{LockoutPolicy, RateLimit};
 use crate::user::User;
 
+pub use config::{StoreConfig, Stores, migrate, open};
+pub(crate) use epochs::CachedEpochs;
+pub use epochs::EpochFeed;
 pub use memory::{MemoryClientStore, MemorySessionStore, MemoryThrottleStore, MemoryUserStore};
 
 /// A store could not do what was asked.
@@ -43,6 +92,14 @@ pub enum StoreError {
     /// its own users, say).
     #[error("operation not supported by this store: {0}")]
     Unsupported(&'static str),
+    /// The store configuration is wrong: an unknown URL scheme, a backend whose cargo
+    /// feature is not compiled in, a missing option. The message says which, without
+    /// secrets.
+    #[error("store configuration: {0}")]
+    Config(String),
+    /// The schema migrations failed; the message says which and why.
+    #[error("store migration failed: {0}")]
+    Migration(String),
 }
 
 /// What every store method returns: a boxed, sendable future of a result.

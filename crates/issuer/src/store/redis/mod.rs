@@ -18,8 +18,9 @@
 //!   the user's epoch, makes the decision of [`Family::rotate`](crate::Family::rotate)
 //!   and writes the hash back, atomically. The conformance suite runs every branch
 //!   of it against the Rust decision.
-//! - **Keys**: `{prefix}fam:{id}` (a hash; expires with the family's absolute
-//!   lifetime, counted from its creation), `{prefix}user:{id}` (the user's families,
+//! - **Keys**: `{prefix}fam:{id}` (a hash of five fields at most, laid out in
+//!   `layout.rs` so a refresh reads, writes and answers little; it expires with the
+//!   family's absolute lifetime, counted from its creation), `{prefix}user:{id}` (the user's families,
 //!   a sorted set by creation), `{prefix}ends` (families by the time they ended, for
 //!   purge), `{prefix}epoch:{user}` (never expires), `{prefix}denied` (revoked
 //!   token ids by expiry), `{prefix}thr:{key}` and `{prefix}thr-idle` (throttling).
@@ -32,7 +33,6 @@
 //!   compute.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -43,10 +43,10 @@ use redis::{AsyncCommands, Client, Script, Value};
 use super::config::{Backend, StoreConfig, Stores, redact_url};
 use super::epochs::WeakFeed;
 use super::{EpochFeed, SessionStore, StoreError, StoreFuture, ThrottleStore};
-use crate::family::{
-    DeadFamily, Family, FamilySalt, Revocation, RevokeReason, RotateOutcome, RotateRequest,
-};
+use crate::family::{DeadFamily, Family, RevokeReason, RotateOutcome, RotateRequest};
 use crate::throttle::{LockoutPolicy, RateLimit};
+
+mod layout;
 
 /// Numbers cross into Lua as doubles: keep them where doubles are exact.
 const MAX_EXACT: i64 = 1 << 53;
@@ -62,13 +62,14 @@ fn exact_u(value: u64) -> i64 {
 /// Helpers every script starts with.
 const PRELUDE: &str = r#"
 local function n(x) return string.format('%.0f', x) end
-local FIELDS = {'u', 'c', 'g', 's', 'sc', 'v', 'cr', 'lu', 'ra', 'rp', 'ie', 'ae', 'rat', 'rr', 'ua', 'ip'}
+local FIELDS = {'u', 'h', 'st', 'rat', 'rr'}
+local HOT = '__HOT__'
 local function fam(key)
-  local raw = redis.call('HGETALL', key)
-  if #raw == 0 then return nil end
-  local h = {}
-  for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
-  return h
+  local raw = redis.call('HMGET', key, 'u', 'h', 'rat')
+  if not raw[1] then return nil end
+  local g, lu, ra, rp, ie, ae, v = string.match(raw[2], HOT)
+  if not g then error('corrupt family ' .. key) end
+  return {u = raw[1], hot = raw[2], ie = ie, ae = ae, v = v, rat = raw[3]}
 end
 local function ends(h)
   local e = math.min(tonumber(h.ie), tonumber(h.ae))
@@ -83,15 +84,16 @@ end
 "#;
 
 fn script(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}\n{body}"))
+    Script::new(&format!("{PRELUDE}\n{body}").replace("__HOT__", layout::HOT_PATTERN))
 }
 
 /// The hot path's script carries no more than it uses (the prelude runs at every
 /// call).
 fn lean_script(body: &str) -> Script {
-    Script::new(&format!(
-        "local function n(x) return string.format('%.0f', x) end\n{body}"
-    ))
+    Script::new(
+        &format!("local function n(x) return string.format('%.0f', x) end\n{body}")
+            .replace("__HOT__", layout::HOT_PATTERN),
+    )
 }
 
 /// KEYS: family, user index, ends. ARGV: id, ttl, created, ends, field/value pairs.
@@ -111,46 +113,46 @@ return 1
 });
 
 /// The refresh decision: `Family::rotate` (src/family.rs) in Lua. The two must stay
-/// equal; the conformance suite runs every branch of both. It answers the row as
-/// [`FIELDS`] lists it, patched with what it wrote.
-/// KEYS: family, ends. ARGV: prefix, id, presented, now, idle ttl, grace, max replays.
+/// equal; the conformance suite runs every branch of both. It answers the user id,
+/// `h` as written and `st` (see [`layout`]); nothing on this path calls
+/// `string.format`, whose float formatting costs more than the rest of the script:
+/// the caller passes the new values as text.
+/// KEYS: family, ends. ARGV: prefix, id, presented, now, now + idle ttl, grace, max
+/// replays, presented + 1.
 static ROTATE: LazyLock<Script> = LazyLock::new(|| {
     lean_script(
         r#"
-local f = redis.call('HMGET', KEYS[1], 'u', 'c', 'g', 's', 'sc', 'v', 'cr', 'lu', 'ra', 'rp', 'ie', 'ae', 'rat', 'rr', 'ua', 'ip')
+local f = redis.call('HMGET', KEYS[1], 'u', 'h', 'st', 'rat', 'rr')
 if not f[1] then return {'unknown'} end
-if f[13] then return {'revoked', f[14]} end
+if f[4] then return {'revoked', f[5]} end
+local g, lu, ra, rp, ie, ae, v = string.match(f[2], '__HOT__')
+if not g then return redis.error_reply('corrupt family') end
 local now = tonumber(ARGV[4])
-local ie, ae = tonumber(f[11]), tonumber(f[12])
-if now >= math.min(ie, ae) then return {'expired'} end
-local epoch = tonumber(redis.call('GET', ARGV[1] .. 'epoch:' .. f[1]) or '0')
-if tonumber(f[6]) < epoch then
+local nie, nae = tonumber(ie), tonumber(ae)
+if now >= math.min(nie, nae) then return {'expired'} end
+local epoch = redis.call('GET', ARGV[1] .. 'epoch:' .. f[1])
+if epoch and tonumber(v) < tonumber(epoch) then
   redis.call('HSET', KEYS[1], 'rat', ARGV[4], 'rr', 'version_bumped')
-  redis.call('ZADD', KEYS[2], n(math.min(ie, ae, now)), ARGV[2])
+  redis.call('ZADD', KEYS[2], n(math.min(nie, nae, now)), ARGV[2])
   return {'stale'}
 end
-local presented, gen = tonumber(ARGV[3]), tonumber(f[3])
-if presented == gen then
-  if now + tonumber(ARGV[5]) < ae then f[11] = n(now + tonumber(ARGV[5])) else f[11] = f[12] end
-  f[3] = n(gen + 1)
-  f[8] = ARGV[4]
-  f[9] = ARGV[4]
-  f[10] = '0'
+if ARGV[3] == g then
+  local idle = ARGV[5]
+  if tonumber(idle) >= nae then idle = ae end
   -- The `ends` index keeps the earlier idle expiry: purge checks the row itself.
-  redis.call('HSET', KEYS[1], 'g', f[3], 'lu', f[8], 'ra', f[9], 'rp', f[10], 'ie', f[11])
-  return {'rotated', f}
+  local h = ARGV[8] .. ':' .. ARGV[4] .. ':' .. ARGV[4] .. ':0:' .. idle .. ':' .. ae .. ':' .. v
+  redis.call('HSET', KEYS[1], 'h', h)
+  return {'rotated', f[1], h, f[3]}
 end
-if presented + 1 == gen and now - tonumber(f[9]) <= tonumber(ARGV[6])
-    and tonumber(f[10]) < tonumber(ARGV[7]) then
-  f[10] = n(tonumber(f[10]) + 1)
-  redis.call('HSET', KEYS[1], 'rp', f[10])
-  return {'replay', f}
+if tonumber(ARGV[3]) + 1 == tonumber(g) and now - tonumber(ra) <= tonumber(ARGV[6])
+    and tonumber(rp) < tonumber(ARGV[7]) then
+  local h = g .. ':' .. lu .. ':' .. ra .. ':' .. n(tonumber(rp) + 1) .. ':' .. ie .. ':' .. ae .. ':' .. v
+  redis.call('HSET', KEYS[1], 'h', h)
+  return {'replay', f[1], h, f[3]}
 end
-f[13] = ARGV[4]
-f[14] = 'reuse'
-redis.call('HSET', KEYS[1], 'rat', f[13], 'rr', f[14])
-redis.call('ZADD', KEYS[2], n(math.min(ie, ae, now)), ARGV[2])
-return {'reuse', f}
+redis.call('HSET', KEYS[1], 'rat', ARGV[4], 'rr', 'reuse')
+redis.call('ZADD', KEYS[2], n(math.min(nie, nae, now)), ARGV[2])
+return {'reuse', f[1], f[2], f[3], ARGV[4], 'reuse'}
 "#,
     )
 });
@@ -219,7 +221,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   local h = fam(key)
   if h and not h.rat then
     if ARGV[2] == '1' and id == ARGV[3] then
-      redis.call('HSET', key, 'v', v)
+      redis.call('HSET', key, 'h', (string.gsub(h.hot, ':[^:]*$', ':' .. n(v), 1)))
     else
       h.rat = ARGV[4]
       redis.call('HSET', key, 'rat', ARGV[4], 'rr', 'version_bumped')
@@ -534,89 +536,6 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Unavailable(format!("unexpected data in the store: {what}"))
 }
 
-/// The hash fields of a family, in the order scripts and `HMGET` answer them.
-const FIELDS: [&str; 16] = [
-    "u", "c", "g", "s", "sc", "v", "cr", "lu", "ra", "rp", "ie", "ae", "rat", "rr", "ua", "ip",
-];
-
-/// A family from its [`FIELDS`] values; `None` when the row does not exist.
-fn family_from_values(id: &str, raw: Value) -> Result<Option<Family>, StoreError> {
-    let Value::Array(values) = raw else {
-        return Err(corrupt("family"));
-    };
-    if values.len() != FIELDS.len() {
-        return Err(corrupt("family"));
-    }
-    let mut values = values
-        .into_iter()
-        .zip(FIELDS)
-        .map(|(value, name)| match value {
-            Value::Nil => Ok(None),
-            other => bytes(other).map(Some).map_err(|_| corrupt(name)),
-        });
-    let mut next = || values.next().unwrap_or(Ok(None));
-    let text = |v: Option<Vec<u8>>, name: &str| -> Result<Option<String>, StoreError> {
-        v.map(|b| String::from_utf8(b).map_err(|_| corrupt(name)))
-            .transpose()
-    };
-    let int = |v: Option<Vec<u8>>, name: &str| -> Result<i64, StoreError> {
-        text(v, name)?
-            .ok_or_else(|| corrupt(name))?
-            .parse()
-            .map_err(|_| corrupt(name))
-    };
-    let Some(user_id) = text(next()?, "u")? else {
-        return Ok(None);
-    };
-    let client_id = text(next()?, "c")?;
-    let generation = u64::try_from(int(next()?, "g")?).map_err(|_| corrupt("g"))?;
-    let salt = next()?
-        .and_then(|s| FamilySalt::from_slice(&s))
-        .ok_or_else(|| corrupt("salt"))?;
-    let scopes = text(next()?, "sc")?
-        .ok_or_else(|| corrupt("sc"))?
-        .parse()
-        .map_err(|_| corrupt("scopes"))?;
-    let token_version = u64::try_from(int(next()?, "v")?).map_err(|_| corrupt("v"))?;
-    let created = int(next()?, "cr")?;
-    let last_used = int(next()?, "lu")?;
-    let rotated_at = int(next()?, "ra")?;
-    let replays = u32::try_from(int(next()?, "rp")?).map_err(|_| corrupt("rp"))?;
-    let idle_expires = int(next()?, "ie")?;
-    let absolute_expires = int(next()?, "ae")?;
-    let revoked = match (text(next()?, "rat")?, text(next()?, "rr")?) {
-        (Some(at), Some(reason)) => Some(Revocation {
-            at: at.parse().map_err(|_| corrupt("rat"))?,
-            reason: RevokeReason::parse(&reason).ok_or_else(|| corrupt("rr"))?,
-        }),
-        (None, _) => None,
-        (Some(_), None) => return Err(corrupt("revocation without a reason")),
-    };
-    let user_agent = text(next()?, "ua")?;
-    let ip = match text(next()?, "ip")? {
-        Some(ip) => Some(ip.parse::<IpAddr>().map_err(|_| corrupt("ip"))?),
-        None => None,
-    };
-    Ok(Some(Family {
-        id: id.to_owned(),
-        user_id,
-        client_id,
-        generation,
-        salt,
-        scopes,
-        token_version,
-        created,
-        last_used,
-        rotated_at,
-        replays,
-        idle_expires,
-        absolute_expires,
-        revoked,
-        user_agent,
-        ip,
-    }))
-}
-
 fn bytes(value: Value) -> Result<Vec<u8>, StoreError> {
     match value {
         Value::BulkString(b) => Ok(b),
@@ -648,41 +567,16 @@ impl SessionStore for RedisStore {
                 .arg(exact(f.expires().min(f.revoked.map_or(i64::MAX, |r| r.at))))
                 .arg("u")
                 .arg(&f.user_id)
-                .arg("g")
-                .arg(exact_u(f.generation))
-                .arg("s")
-                .arg(&f.salt.as_bytes()[..])
-                .arg("sc")
-                .arg(f.scopes.as_str())
-                .arg("v")
-                .arg(exact_u(f.token_version))
-                .arg("cr")
-                .arg(exact(f.created))
-                .arg("lu")
-                .arg(exact(f.last_used))
-                .arg("ra")
-                .arg(exact(f.rotated_at))
-                .arg("rp")
-                .arg(f.replays)
-                .arg("ie")
-                .arg(exact(f.idle_expires))
-                .arg("ae")
-                .arg(exact(f.absolute_expires));
-            if let Some(client) = &f.client_id {
-                invocation.arg("c").arg(client);
-            }
+                .arg("h")
+                .arg(layout::hot(f))
+                .arg("st")
+                .arg(layout::static_part(f));
             if let Some(r) = f.revoked {
                 invocation
                     .arg("rat")
                     .arg(exact(r.at))
                     .arg("rr")
                     .arg(r.reason.as_str());
-            }
-            if let Some(ua) = &f.user_agent {
-                invocation.arg("ua").arg(ua);
-            }
-            if let Some(ip) = f.ip {
-                invocation.arg("ip").arg(ip.to_string());
             }
             let created: i64 = invocation
                 .invoke_async(&mut self.conn())
@@ -700,11 +594,14 @@ impl SessionStore for RedisStore {
         Box::pin(async move {
             let raw: Value = redis::cmd("HMGET")
                 .arg(self.key("fam", id))
-                .arg(&FIELDS[..])
+                .arg(&layout::READ_FIELDS[..])
                 .query_async(&mut self.conn())
                 .await
                 .map_err(unavailable("reading a session"))?;
-            family_from_values(id, raw)
+            let Value::Array(fields) = raw else {
+                return Err(corrupt("family"));
+            };
+            layout::family_from_fields(id, fields)
         })
     }
 
@@ -715,36 +612,34 @@ impl SessionStore for RedisStore {
                 .key(self.named("ends"))
                 .arg(&self.inner.prefix)
                 .arg(request.family_id)
-                .arg(request.presented)
+                .arg(exact_u(request.presented))
                 .arg(exact(request.now))
-                .arg(exact(request.idle_ttl))
+                .arg(exact(request.now.saturating_add(request.idle_ttl)))
                 .arg(exact(request.grace))
                 .arg(request.max_replays)
+                .arg(exact_u(request.presented.saturating_add(1)))
                 .invoke_async(&mut self.conn())
                 .await
                 .map_err(unavailable("rotating a session"))?;
             let mut reply = reply.into_iter();
-            let outcome = text(reply.next().ok_or_else(|| corrupt("rotation outcome"))?)?;
+            let outcome = bytes(reply.next().ok_or_else(|| corrupt("rotation outcome"))?)?;
             let mut family = || -> Result<Family, StoreError> {
-                family_from_values(
-                    request.family_id,
-                    reply.next().ok_or_else(|| corrupt("rotated family"))?,
-                )?
-                .ok_or_else(|| corrupt("rotated family"))
+                layout::family_from_fields(request.family_id, reply.by_ref())?
+                    .ok_or_else(|| corrupt("rotated family"))
             };
-            Ok(match outcome.as_str() {
-                "unknown" => RotateOutcome::Dead(DeadFamily::Unknown),
-                "expired" => RotateOutcome::Dead(DeadFamily::Expired),
-                "stale" => RotateOutcome::Dead(DeadFamily::Stale),
-                "revoked" => {
+            Ok(match outcome.as_slice() {
+                b"unknown" => RotateOutcome::Dead(DeadFamily::Unknown),
+                b"expired" => RotateOutcome::Dead(DeadFamily::Expired),
+                b"stale" => RotateOutcome::Dead(DeadFamily::Stale),
+                b"revoked" => {
                     let reason = text(reply.next().ok_or_else(|| corrupt("reason"))?)?;
                     RotateOutcome::Dead(DeadFamily::Revoked(
                         RevokeReason::parse(&reason).ok_or_else(|| corrupt("reason"))?,
                     ))
                 }
-                "rotated" => RotateOutcome::Rotated(family()?),
-                "replay" => RotateOutcome::GraceReplay(family()?),
-                "reuse" => RotateOutcome::Reuse(family()?),
+                b"rotated" => RotateOutcome::Rotated(family()?),
+                b"replay" => RotateOutcome::GraceReplay(family()?),
+                b"reuse" => RotateOutcome::Reuse(family()?),
                 _ => return Err(corrupt("rotation outcome")),
             })
         })
@@ -761,7 +656,10 @@ impl SessionStore for RedisStore {
             let mut families = Vec::with_capacity(reply.len() / 2);
             let mut reply = reply.into_iter();
             while let (Some(id), Some(fields)) = (reply.next(), reply.next()) {
-                if let Some(family) = family_from_values(&text(id)?, fields)? {
+                let Value::Array(fields) = fields else {
+                    return Err(corrupt("family"));
+                };
+                if let Some(family) = layout::family_from_fields(&text(id)?, fields)? {
                     families.push(family);
                 }
             }

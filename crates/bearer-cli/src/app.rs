@@ -64,7 +64,7 @@ fn create_private_database(store: &str) -> Result<(), CliError> {
 }
 
 pub(crate) fn store_config(settings: &Settings) -> StoreConfig {
-    let mut config = StoreConfig::new(&settings.store);
+    let mut config = StoreConfig::new(&settings.store).key_prefix(&settings.redis_prefix);
     if let Some(users) = &settings.users_store {
         config = config.users_url(users);
     }

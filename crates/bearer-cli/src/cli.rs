@@ -31,6 +31,7 @@ pub(crate) enum Command {
     ///   store / BEARER_STORE                      sqlite:FILE (default sqlite:bearer.db),
     ///                                             postgres://..., redis://..., memory:
     ///   users_store / BEARER_USERS_STORE          with redis://, where users live
+    ///   redis_prefix / BEARER_REDIS_PREFIX        prefix of every Redis key, default bearer:
     ///   key_file / BEARER_KEY_FILE                default bearer-keys.json next to the database
     ///   issuer_url / BEARER_ISSUER_URL            the tokens' `iss`, default http://LISTEN/auth
     ///   audience / BEARER_AUDIENCE                the tokens' `aud`, default bearer-demo

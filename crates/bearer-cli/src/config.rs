@@ -38,6 +38,7 @@ struct FileConfig {
     listen: Option<String>,
     store: Option<String>,
     users_store: Option<String>,
+    redis_prefix: Option<String>,
     key_file: Option<PathBuf>,
     issuer_url: Option<String>,
     audience: Option<String>,
@@ -68,6 +69,7 @@ const FIELDS: &[(&str, Kind)] = &[
     ("listen", Kind::Text),
     ("store", Kind::Text),
     ("users_store", Kind::Text),
+    ("redis_prefix", Kind::Text),
     ("key_file", Kind::Text),
     ("issuer_url", Kind::Text),
     ("audience", Kind::Text),
@@ -89,6 +91,9 @@ pub(crate) struct Settings {
     pub(crate) listen: SocketAddr,
     pub(crate) store: String,
     pub(crate) users_store: Option<String>,
+    /// The prefix of every Redis key and channel, so several deployments can share
+    /// one Redis.
+    pub(crate) redis_prefix: String,
     pub(crate) key_file: PathBuf,
     pub(crate) issuer_url: String,
     pub(crate) audience: String,
@@ -253,6 +258,17 @@ fn resolve(raw: FileConfig, origins: &Origins) -> Result<Settings, ConfigError> 
         ));
     }
 
+    let redis_prefix = raw.redis_prefix.unwrap_or_else(|| "bearer:".to_owned());
+    if redis_prefix.is_empty()
+        || redis_prefix
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad(
+            "redis_prefix",
+            "must be non-empty, without spaces or control characters".to_owned(),
+        ));
+    }
     let key_file = raw.key_file.unwrap_or_else(|| default_key_file(&store));
 
     let issuer_url = raw
@@ -355,6 +371,7 @@ fn resolve(raw: FileConfig, origins: &Origins) -> Result<Settings, ConfigError> 
         listen,
         store,
         users_store: raw.users_store,
+        redis_prefix,
         key_file,
         issuer_url,
         audience,

@@ -28,13 +28,18 @@ impl Workdir {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let work = Workdir { dir };
-        work.write(
+        work.configure("");
+        work
+    }
+
+    /// Writes `bearer.toml`: the tests' base settings, then `extra` lines.
+    pub(crate) fn configure(&self, extra: &str) {
+        self.write(
             "bearer.toml",
             &format!(
-                "listen = \"127.0.0.1:0\"\nissuer_url = \"{ISSUER_URL}\"\naudience = \"e2e\"\n"
+                "listen = \"127.0.0.1:0\"\nissuer_url = \"{ISSUER_URL}\"\naudience = \"e2e\"\n{extra}"
             ),
         );
-        work
     }
 
     pub(crate) fn path(&self, name: &str) -> PathBuf {

@@ -301,6 +301,38 @@ impl WeakFeed {
     }
 }
 
+/// Publishes the feed's next heartbeat every [`EpochFeed::heartbeat_every`] until
+/// the feed is dropped; `publish` sends one payload on the backend's heartbeat
+/// channel (a failed send is only logged: the listener notices the silence).
+#[cfg(any(feature = "postgres", feature = "redis"))]
+pub(crate) async fn send_heartbeats<F, Fut, E>(mut weak: WeakFeed, mut publish: F)
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: fmt::Display,
+{
+    let Some(every) = weak.upgrade().map(|f| f.heartbeat_every()) else {
+        return;
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = weak.stopped() => return,
+            _ = tick.tick() => {}
+        }
+        let Some(payload) = weak.upgrade().and_then(|f| f.next_heartbeat()) else {
+            continue;
+        };
+        tokio::select! {
+            () = weak.stopped() => return,
+            result = publish(payload) => if let Err(error) = result {
+                tracing::debug!(%error, "epoch heartbeat not sent");
+            },
+        }
+    }
+}
+
 /// The issuer's [`EpochSource`] when its stores propagate epochs.
 pub(crate) struct CachedEpochs {
     pub(crate) feed: EpochFeed,

@@ -41,7 +41,7 @@ use sqlx::{AssertSqlSafe, Connection};
 use token_core::{BoxFuture, Scopes};
 
 use super::config::{Backend, StoreConfig, Stores};
-use super::epochs::WeakFeed;
+use super::epochs::{self, WeakFeed};
 use super::sql::{
     self, AuditWriter, QueuedAudit, SqlRow, client_columns, client_from_row, family_from_row,
     hit_answer, impl_sql_row, ip_text, to_i64, to_u64, user_from_row, window_secs,
@@ -242,7 +242,18 @@ fn start_listener(
         heartbeat.clone(),
         feed.downgrade(),
     ));
-    tokio::spawn(send_heartbeats(pool.clone(), heartbeat, feed.downgrade()));
+    let pool = pool.clone();
+    tokio::spawn(epochs::send_heartbeats(feed.downgrade(), move |payload| {
+        let (pool, heartbeat) = (pool.clone(), heartbeat.clone());
+        async move {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(heartbeat)
+                .bind(payload)
+                .execute(&pool)
+                .await
+                .map(drop)
+        }
+    }));
 }
 
 async fn listen(pool: PgPool, channel: String, heartbeat: String, mut weak: WeakFeed) {
@@ -305,33 +316,6 @@ async fn listen(pool: PgPool, channel: String, heartbeat: String, mut weak: Weak
             () = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(2));
-    }
-}
-
-async fn send_heartbeats(pool: PgPool, heartbeat: String, mut weak: WeakFeed) {
-    let Some(every) = weak.upgrade().map(|f| f.heartbeat_every()) else {
-        return;
-    };
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = weak.stopped() => return,
-            _ = tick.tick() => {}
-        }
-        let Some(payload) = weak.upgrade().and_then(|f| f.next_heartbeat()) else {
-            continue;
-        };
-        let sent = sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(&heartbeat)
-            .bind(payload)
-            .execute(&pool);
-        tokio::select! {
-            () = weak.stopped() => return,
-            result = sent => if let Err(error) = result {
-                tracing::debug!(%error, "epoch heartbeat not sent");
-            },
-        }
     }
 }
 

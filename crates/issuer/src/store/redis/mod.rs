@@ -41,7 +41,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Client, Script, Value};
 
 use super::config::{Backend, StoreConfig, Stores, redact_url};
-use super::epochs::WeakFeed;
+use super::epochs::{self, WeakFeed};
 use super::{EpochFeed, SessionStore, StoreError, StoreFuture, ThrottleStore};
 use crate::family::{DeadFamily, Family, RevokeReason, RotateOutcome, RotateRequest};
 use crate::throttle::{LockoutPolicy, RateLimit};
@@ -384,7 +384,15 @@ impl RedisStore {
             config.connect_timeout_value(),
             feed.downgrade(),
         ));
-        tokio::spawn(send_heartbeats(conn.clone(), heartbeat, feed.downgrade()));
+        let heartbeat_conn = conn.clone();
+        tokio::spawn(epochs::send_heartbeats(feed.downgrade(), move |payload| {
+            let (mut conn, heartbeat) = (heartbeat_conn.clone(), heartbeat.clone());
+            async move {
+                conn.publish::<_, _, i64>(heartbeat, payload)
+                    .await
+                    .map(drop)
+            }
+        }));
         Ok(RedisStore {
             inner: Arc::new(Inner {
                 conn,
@@ -501,30 +509,6 @@ async fn listen(
             () = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(2));
-    }
-}
-
-async fn send_heartbeats(mut conn: ConnectionManager, heartbeat: String, mut weak: WeakFeed) {
-    let Some(every) = weak.upgrade().map(|f| f.heartbeat_every()) else {
-        return;
-    };
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = weak.stopped() => return,
-            _ = tick.tick() => {}
-        }
-        let Some(payload) = weak.upgrade().and_then(|f| f.next_heartbeat()) else {
-            continue;
-        };
-        let sent = conn.publish::<_, _, i64>(&heartbeat, payload);
-        tokio::select! {
-            () = weak.stopped() => return,
-            result = sent => if let Err(error) = result {
-                tracing::debug!(%error, "epoch heartbeat not sent");
-            },
-        }
     }
 }
 
